@@ -1,0 +1,328 @@
+// Command cbridge is persisting's C ABI: a thin layer, built with
+// -buildmode=c-shared, that turns C calls into engine calls. It holds no
+// storage logic. Rules kept in every export:
+//
+//   - a panic is recovered, turned into an error, and poisons the library:
+//     every later call fails with the stored reason, because Go-side state is
+//     unknown after a panic;
+//   - Go objects cross only as cgo.Handles, checked against the live set so a
+//     stale handle is an error, not a crash;
+//   - memory handed to the caller is C memory (C.CString, mallocator-backed
+//     Arrow buffers), freed through persisting_free or the Arrow release
+//     callbacks;
+//   - calls made on the event-loop thread never wait on I/O.
+package main
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/cgo"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/cdata"
+	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
+
+	"github.com/persisting/persisting/core/engine"
+	"github.com/persisting/persisting/core/schema"
+)
+
+func main() {}
+
+// Status codes shared with python/persisting/_native.py.
+const (
+	stOK         = 0
+	stPending    = 1 // a completion with the caller's token will follow
+	stBusy       = 2 // backpressure: retry after the eventfd fires
+	stWouldBlock = 3 // a non-blocking read needs the disk
+	stError      = -1
+	stSchema     = -2
+	stWAL        = -3
+	stCorrupt    = -4
+	stLocked     = -5
+	stClosed     = -6
+	stPoisoned   = -7
+	stInvalid    = -8
+)
+
+func statusOf(err error) int32 {
+	var se *schema.Error
+	switch {
+	case err == nil:
+		return stOK
+	case errors.As(err, &se):
+		return stSchema
+	case errors.Is(err, engine.ErrBusy):
+		return stBusy
+	case errors.Is(err, engine.ErrWouldBlock):
+		return stWouldBlock
+	case errors.Is(err, engine.ErrWAL):
+		return stWAL
+	case errors.Is(err, engine.ErrCorrupt):
+		return stCorrupt
+	case errors.Is(err, engine.ErrLocked):
+		return stLocked
+	case errors.Is(err, engine.ErrClosed):
+		return stClosed
+	case errors.Is(err, engine.ErrInvalid):
+		return stInvalid
+	}
+	return stError
+}
+
+var (
+	poisoned atomic.Pointer[string]
+	live     sync.Map // cgo.Handle -> *bucket
+	cmem     = mallocator.NewMallocator()
+)
+
+// guard recovers a panic into rc and *errOut and poisons the library.
+func guard(rc *C.int32_t, errOut **C.char) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	reason := fmt.Sprintf("persisting: internal error (library poisoned, restart the process): %v", r)
+	if poisoned.CompareAndSwap(nil, &reason) {
+		fmt.Fprintf(os.Stderr, "%s\n%s", reason, debug.Stack())
+	}
+	*rc = stPoisoned
+	setErr(errOut, errors.New(reason))
+}
+
+func setErr(errOut **C.char, err error) {
+	if errOut != nil && err != nil {
+		*errOut = C.CString(err.Error())
+	}
+}
+
+// fail reports err through errOut and returns its status.
+func fail(errOut **C.char, err error) C.int32_t {
+	setErr(errOut, err)
+	return C.int32_t(statusOf(err))
+}
+
+// lookup checks the poison flag and the handle.
+func lookup(h C.uintptr_t) (*bucket, error) {
+	if p := poisoned.Load(); p != nil {
+		return nil, errors.New(*p)
+	}
+	v, ok := live.Load(cgo.Handle(h))
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown or closed handle", engine.ErrClosed)
+	}
+	return v.(*bucket), nil
+}
+
+//export persisting_open
+func persisting_open(cfg *C.char, out *C.uintptr_t, errOut **C.char) (rc C.int32_t) {
+	defer guard(&rc, errOut)
+	if p := poisoned.Load(); p != nil {
+		return fail(errOut, errors.New(*p))
+	}
+	b, err := openBucket(C.GoString(cfg))
+	if err != nil {
+		return fail(errOut, err)
+	}
+	h := cgo.NewHandle(b)
+	live.Store(h, b)
+	*out = C.uintptr_t(h)
+	return stOK
+}
+
+//export persisting_event_fd
+func persisting_event_fd(h C.uintptr_t) (rc C.int32_t) {
+	defer guard(&rc, nil)
+	b, err := lookup(h)
+	if err != nil {
+		return C.int32_t(statusOf(err))
+	}
+	return C.int32_t(b.efd)
+}
+
+// persisting_append imports one Arrow record batch (a struct array and its
+// schema), copies it and releases both structs before returning, whatever
+// the outcome. On stOK *first is the offset of the batch's first row.
+//
+//export persisting_append
+func persisting_append(h C.uintptr_t, arr, sch unsafe.Pointer, token C.uint64_t, first *C.int64_t, errOut **C.char) (rc C.int32_t) {
+	defer guard(&rc, errOut)
+	carr, csch := cdata.ArrayFromPtr(uintptr(arr)), cdata.SchemaFromPtr(uintptr(sch))
+	b, err := lookup(h)
+	if err != nil {
+		cdata.ReleaseCArrowArray(carr)
+		cdata.ReleaseCArrowSchema(csch)
+		return fail(errOut, err)
+	}
+	rec, err := cdata.ImportCRecordBatch(carr, csch)
+	if err != nil {
+		cdata.ReleaseCArrowArray(carr) // no-op when the import moved it
+		return fail(errOut, fmt.Errorf("%w: import batch: %v", engine.ErrInvalid, err))
+	}
+	off, err := b.eng.Append(rec)
+	rec.Release() // the engine copied; this runs the producer's release now
+	if err != nil {
+		return fail(errOut, err)
+	}
+	*first = C.int64_t(off)
+	return stOK
+}
+
+// persisting_poll drains up to capacity completions into the three arrays and
+// returns how many it wrote.
+//
+//export persisting_poll
+func persisting_poll(h C.uintptr_t, tokens *C.uint64_t, status *C.int32_t, first *C.int64_t, capacity C.int32_t) (rc C.int32_t) {
+	defer guard(&rc, nil)
+	b, err := lookup(h)
+	if err != nil {
+		return C.int32_t(statusOf(err))
+	}
+	n := int(capacity)
+	return C.int32_t(b.poll(
+		unsafe.Slice((*uint64)(unsafe.Pointer(tokens)), n),
+		unsafe.Slice((*int32)(unsafe.Pointer(status)), n),
+		unsafe.Slice((*int64)(unsafe.Pointer(first)), n),
+	))
+}
+
+// persisting_take_error returns (and forgets) the message of a failed
+// completion, or NULL. Free it with persisting_free.
+//
+//export persisting_take_error
+func persisting_take_error(h C.uintptr_t, token C.uint64_t) (msg *C.char) {
+	var rc C.int32_t
+	defer guard(&rc, &msg)
+	b, err := lookup(h)
+	if err != nil {
+		return C.CString(err.Error())
+	}
+	if s := b.takeError(uint64(token)); s != "" {
+		return C.CString(s)
+	}
+	return nil
+}
+
+// persisting_read exports rows [offset, offset+limit) as an ArrowArrayStream
+// backed by C memory. With nonblock set it returns stWouldBlock instead of
+// touching the disk, so the event loop can call it directly.
+//
+//export persisting_read
+func persisting_read(h C.uintptr_t, offset, limit C.int64_t, nonblock C.int32_t, out unsafe.Pointer, errOut **C.char) (rc C.int32_t) {
+	defer guard(&rc, errOut)
+	b, err := lookup(h)
+	if err != nil {
+		return fail(errOut, err)
+	}
+	recs, sc, err := b.eng.Read(int64(offset), int64(limit), nonblock != 0)
+	if err != nil {
+		return fail(errOut, err)
+	}
+	if sc == nil {
+		sc = arrow.NewSchema(nil, nil)
+	}
+	exported, err := toCMemory(recs, sc)
+	for _, r := range recs {
+		r.Release()
+	}
+	if err != nil {
+		return fail(errOut, err)
+	}
+	rdr, err := array.NewRecordReader(sc, exported)
+	for _, r := range exported {
+		r.Release()
+	}
+	if err != nil {
+		return fail(errOut, err)
+	}
+	cdata.ExportRecordReader(rdr, (*cdata.CArrowArrayStream)(out))
+	rdr.Release()
+	return stOK
+}
+
+// toCMemory copies recs into one malloc-backed batch: Python keeps exported
+// buffers after the call returns, which Go memory must not be.
+func toCMemory(recs []arrow.RecordBatch, sc *arrow.Schema) ([]arrow.RecordBatch, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	parts := make([]arrow.Array, len(recs))
+	for i, r := range recs {
+		parts[i] = array.RecordToStructArray(r)
+	}
+	cat, err := array.Concatenate(parts, cmem)
+	for _, p := range parts {
+		p.Release()
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Release()
+	return []arrow.RecordBatch{array.RecordFromStructArray(cat.(*array.Struct), sc)}, nil
+}
+
+// persisting_flush starts persisting every visible row; a completion with
+// token follows.
+//
+//export persisting_flush
+func persisting_flush(h C.uintptr_t, token C.uint64_t, errOut **C.char) (rc C.int32_t) {
+	defer guard(&rc, errOut)
+	b, err := lookup(h)
+	if err != nil {
+		return fail(errOut, err)
+	}
+	tok := uint64(token)
+	b.eng.Flush(func(err error) { b.complete(tok, 0, err) })
+	return stPending
+}
+
+// persisting_stats writes the bucket's stats as JSON.
+//
+//export persisting_stats
+func persisting_stats(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_t) {
+	defer guard(&rc, errOut)
+	b, err := lookup(h)
+	if err != nil {
+		return fail(errOut, err)
+	}
+	js, err := json.Marshal(b.eng.Stats())
+	if err != nil {
+		return fail(errOut, err)
+	}
+	*out = C.CString(string(js))
+	return stOK
+}
+
+// persisting_close flushes, releases the directory lock and invalidates the
+// handle. It blocks: call it off the event loop.
+//
+//export persisting_close
+func persisting_close(h C.uintptr_t, errOut **C.char) (rc C.int32_t) {
+	defer guard(&rc, errOut)
+	v, ok := live.LoadAndDelete(cgo.Handle(h))
+	if !ok {
+		return stOK // idempotent
+	}
+	cgo.Handle(h).Delete()
+	if err := v.(*bucket).close(); err != nil {
+		return fail(errOut, err)
+	}
+	return stOK
+}
+
+//export persisting_free
+func persisting_free(p unsafe.Pointer) {
+	C.free(p)
+}

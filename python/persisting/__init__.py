@@ -1,0 +1,35 @@
+"""persisting: a durable, Lance-backed storage backend for Pulsing's queue.
+
+``import persisting`` makes :mod:`persisting.queue` and the backend classes
+reachable directly and registers them with Pulsing when Pulsing is installed::
+
+    import persisting
+    from pulsing.streaming import write_queue
+
+    writer = await write_queue(system, "orders", backend="persisting",
+                               storage_path="/data/orders")
+"""
+
+from . import queue
+from .errors import (
+    ClosedError,
+    CorruptionError,
+    LockedError,
+    SchemaError,
+    StorageError,
+    WALError,
+)
+from .queue import LanceBackend, PersistingBackend, register
+
+__all__ = [
+    "ClosedError",
+    "CorruptionError",
+    "LanceBackend",
+    "LockedError",
+    "PersistingBackend",
+    "SchemaError",
+    "StorageError",
+    "WALError",
+    "queue",
+    "register",
+]

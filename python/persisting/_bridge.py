@@ -1,0 +1,208 @@
+"""The asyncio side of one bucket: a Go handle, its completion eventfd, and the
+group submit of pending puts.
+
+Rules kept here (bridge-and-durability.md §5): calls made on the event loop
+thread never wait on I/O in Go; completions arrive through an eventfd watched
+with ``loop.add_reader`` and are drained with one poll call per wake-up; Go
+never calls into Python; anything that can block runs in a dedicated pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import itertools
+import os
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from . import _lib
+from .errors import ClosedError, LockedError, StorageError
+
+T = TypeVar("T")
+
+# Open, flush waits, disk reads and close: rare, possibly slow calls.
+_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="persisting")
+_POLL_CAPACITY = 256
+
+
+class _Registration:
+    """What the finalizer needs, kept apart from the bucket so that neither the
+    finalizer nor the event loop's reader keeps the bucket alive."""
+
+    def __init__(self, handle: int, fd: int) -> None:
+        self.handle = handle
+        self.fd = fd
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def unregister(self) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.remove_reader(self.fd)
+        self.loop = None
+
+
+def _finalize(reg: _Registration) -> None:
+    """Release the Go bucket (and its directory lock) when the backend is
+    garbage-collected without close(): Pulsing never calls close()."""
+    try:
+        reg.unregister()
+        _lib.close_bucket(reg.handle)
+    except Exception:
+        pass  # best effort at GC or interpreter exit; the WAL keeps data safe
+
+
+def _on_event(ref: weakref.ReferenceType[NativeBucket]) -> None:
+    bucket = ref()
+    if bucket is not None:
+        bucket.drain()
+
+
+def open_handle(config: dict[str, Any]) -> int:
+    """Open the Go bucket. A lock held by this very process is retried once after
+    a garbage collection: an actor system that was shut down may still hold
+    unreachable backends whose finalizers have not run yet."""
+    try:
+        return _lib.open_bucket(config)
+    except LockedError as exc:
+        if f"(pid {os.getpid()})" not in str(exc):
+            raise
+        gc.collect()
+        return _lib.open_bucket(config)
+
+
+class NativeBucket:
+    """One open Go bucket, bound lazily to the running event loop."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.handle = open_handle(config)
+        self._pid = os.getpid()
+        self._reg = _Registration(self.handle, _lib.lib().persisting_event_fd(self.handle))
+        self._tokens = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[int]] = {}
+        self._on_wake: list[Callable[[], None]] = []
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _finalize, self._reg)
+        # Poll buffers, reused: the eventfd callback runs on the loop thread only.
+        self._poll_tokens = (ctypes.c_uint64 * _POLL_CAPACITY)()
+        self._poll_status = (ctypes.c_int32 * _POLL_CAPACITY)()
+        self._poll_first = (ctypes.c_int64 * _POLL_CAPACITY)()
+
+    # -- loop binding -------------------------------------------------------
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, with the eventfd reader registered on it."""
+        if self._closed:
+            raise ClosedError("persisting: the backend is closed")
+        if self._pid != os.getpid():
+            raise StorageError(
+                f"persisting: this backend was opened in process {self._pid}; "
+                "open a new backend after fork() (use 'spawn' or 'forkserver')"
+            )
+        loop = asyncio.get_running_loop()
+        if loop is not self._reg.loop:
+            self._reg.unregister()
+            loop.add_reader(self._reg.fd, _on_event, weakref.ref(self))
+            self._reg.loop = loop
+        return loop
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        """Run callback on every eventfd wake-up (after completions are resolved)."""
+        self._on_wake.append(callback)
+
+    def drain(self) -> None:
+        """Resolve every queued completion; runs on the loop when the eventfd fires."""
+        try:
+            os.read(self._reg.fd, 8)
+        except BlockingIOError:
+            pass
+        so = _lib.lib()
+        while True:
+            n = so.persisting_poll(
+                self.handle, self._poll_tokens, self._poll_status, self._poll_first, _POLL_CAPACITY
+            )
+            for i in range(n):
+                fut = self._waiting.pop(self._poll_tokens[i], None)
+                if fut is None or fut.done():
+                    continue
+                status = self._poll_status[i]
+                if status < 0:
+                    msg = _lib.take_string(so.persisting_take_error(self.handle, self._poll_tokens[i]))
+                    fut.set_exception(_lib.error_for(status, msg))
+                else:
+                    fut.set_result(self._poll_first[i])
+            if n < _POLL_CAPACITY:
+                break
+        for callback in self._on_wake:
+            callback()
+
+    def new_waiter(self) -> tuple[int, asyncio.Future[int]]:
+        token = next(self._tokens)
+        fut = self.loop().create_future()
+        self._waiting[token] = fut
+        return token, fut
+
+    # -- operations ---------------------------------------------------------
+
+    def append(self, batch: pa.RecordBatch, token: int = 0) -> tuple[int, int]:
+        """Hand one batch to Go (non-blocking). Returns (status, first offset);
+        status is OK, PENDING (a completion for token follows) or BUSY."""
+        arr = (ctypes.c_byte * _lib.ARROW_ARRAY_SIZE)()
+        sch = (ctypes.c_byte * _lib.ARROW_SCHEMA_SIZE)()
+        batch._export_to_c(ctypes.addressof(arr), ctypes.addressof(sch))
+        first = ctypes.c_int64(0)
+        err = ctypes.c_char_p()
+        rc = _lib.lib().persisting_append(
+            self.handle, ctypes.addressof(arr), ctypes.addressof(sch), token,
+            ctypes.byref(first), ctypes.byref(err),
+        )
+        return _lib.check(rc, err), first.value
+
+    def read(self, offset: int, limit: int, nonblock: bool) -> pa.Table | None:
+        """Rows [offset, offset+limit) as a table; None when nonblock and the rows are on disk."""
+        stream = (ctypes.c_byte * _lib.ARROW_STREAM_SIZE)()
+        err = ctypes.c_char_p()
+        rc = _lib.lib().persisting_read(
+            self.handle, offset, limit, int(nonblock), ctypes.addressof(stream), ctypes.byref(err)
+        )
+        if _lib.check(rc, err) == _lib.WOULD_BLOCK:
+            return None
+        return pa.RecordBatchReader._import_from_c(ctypes.addressof(stream)).read_all()
+
+    async def flush(self) -> None:
+        token, fut = self.new_waiter()
+        err = ctypes.c_char_p()
+        _lib.check(_lib.lib().persisting_flush(self.handle, token, ctypes.byref(err)), err)
+        await fut
+
+    def stats(self) -> dict[str, Any]:
+        return _lib.stats(self.handle)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.loop().run_in_executor(_EXECUTOR, fn, *args)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._reg.unregister()
+        self._closed = True
+        self._finalizer.detach()
+        await loop.run_in_executor(_EXECUTOR, _lib.close_bucket, self.handle)
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(ClosedError("persisting: the backend was closed"))
+        self._waiting.clear()
+
+    def close_sync(self) -> None:
+        """Close from synchronous code (no running loop needed); blocks."""
+        if self._closed:
+            return
+        self._reg.unregister()
+        self._closed = True
+        self._finalizer.detach()
+        _lib.close_bucket(self.handle)

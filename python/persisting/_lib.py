@@ -1,0 +1,161 @@
+"""ctypes binding to the Go core (``_native*.so``), loaded lazily, once per process.
+
+Every function here is a thin, typed wrapper over one C export. Status codes
+are mapped to persisting's exceptions in :func:`check`. The library is never
+imported as a Python module (it has no ``PyInit``) and never unloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    ClosedError,
+    CorruptionError,
+    LockedError,
+    SchemaError,
+    StorageError,
+    WALError,
+)
+
+OK = 0
+PENDING = 1
+BUSY = 2
+WOULD_BLOCK = 3
+_ERRORS: dict[int, type[Exception]] = {
+    -1: StorageError,
+    -2: SchemaError,
+    -3: WALError,
+    -4: CorruptionError,
+    -5: LockedError,
+    -6: ClosedError,
+    -7: StorageError,
+    -8: ValueError,
+}
+
+# Sizes of the Arrow C Data Interface structs on 64-bit platforms.
+ARROW_ARRAY_SIZE = 80
+ARROW_SCHEMA_SIZE = 72
+ARROW_STREAM_SIZE = 40
+
+_c_char_pp = ctypes.POINTER(ctypes.c_char_p)
+_lib: ctypes.CDLL | None = None
+_lib_pid: int | None = None
+_load_lock = threading.Lock()
+
+
+def _library_path() -> Path:
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = here / f"_native{suffix}"
+        if candidate.exists():
+            return candidate
+    raise StorageError(
+        f"persisting: the Go core library _native*.so is missing from {here}; "
+        "reinstall the package with Go available (pip install .)"
+    )
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library. Refuses use in a process forked after loading it:
+    the Go runtime does not survive fork()."""
+    global _lib, _lib_pid
+    if _lib is not None:
+        if _lib_pid != os.getpid():
+            raise StorageError(
+                "persisting: the Go core was loaded in process "
+                f"{_lib_pid} and cannot be used after fork(); "
+                "use the 'spawn' or 'forkserver' start method"
+            )
+        return _lib
+    with _load_lock:
+        if _lib is None:
+            loaded = ctypes.CDLL(str(_library_path()))
+            _declare(loaded)
+            _lib_pid = os.getpid()
+            _lib = loaded
+    return _lib
+
+
+def _declare(so: ctypes.CDLL) -> None:
+    u64, i64, i32, vp, up = (
+        ctypes.c_uint64,
+        ctypes.c_int64,
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+    )
+    sigs: dict[str, tuple[list[Any], Any]] = {
+        "persisting_open": ([ctypes.c_char_p, ctypes.POINTER(up), _c_char_pp], i32),
+        "persisting_event_fd": ([up], i32),
+        "persisting_append": ([up, vp, vp, u64, ctypes.POINTER(i64), _c_char_pp], i32),
+        "persisting_poll": (
+            [up, ctypes.POINTER(u64), ctypes.POINTER(i32), ctypes.POINTER(i64), i32],
+            i32,
+        ),
+        "persisting_take_error": ([up, u64], vp),
+        "persisting_read": ([up, i64, i64, i32, vp, _c_char_pp], i32),
+        "persisting_flush": ([up, u64, _c_char_pp], i32),
+        "persisting_stats": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_close": ([up, _c_char_pp], i32),
+        "persisting_free": ([vp], None),
+    }
+    for name, (argtypes, restype) in sigs.items():
+        fn = getattr(so, name)
+        fn.argtypes = argtypes
+        fn.restype = restype
+
+
+def take_string(ptr: int | None) -> str:
+    """Copy a C string returned by the library and free it."""
+    if not ptr:
+        return ""
+    try:
+        return ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        lib().persisting_free(ptr)
+
+
+def error_for(status: int, message: str) -> Exception:
+    return _ERRORS.get(status, StorageError)(message or f"persisting: status {status}")
+
+
+def take(out: ctypes.c_char_p) -> str:
+    """Copy and free a string the library wrote into an out-parameter."""
+    return take_string(ctypes.cast(out, ctypes.c_void_p).value)
+
+
+def check(status: int, err: ctypes.c_char_p) -> int:
+    """Return a non-negative status; raise the typed error of a negative one."""
+    if status >= 0:
+        return status
+    raise error_for(status, take(err))
+
+
+def open_bucket(config: dict[str, Any]) -> int:
+    handle = ctypes.c_size_t(0)
+    err = ctypes.c_char_p()
+    rc = lib().persisting_open(
+        json.dumps(config).encode(), ctypes.byref(handle), ctypes.byref(err)
+    )
+    check(rc, err)
+    return handle.value
+
+
+def close_bucket(handle: int) -> None:
+    err = ctypes.c_char_p()
+    check(lib().persisting_close(handle, ctypes.byref(err)), err)
+
+
+def stats(handle: int) -> dict[str, Any]:
+    out = ctypes.c_char_p()
+    err = ctypes.c_char_p()
+    check(lib().persisting_stats(handle, ctypes.byref(out), ctypes.byref(err)), err)
+    result: dict[str, Any] = json.loads(take(out))
+    return result

@@ -1,0 +1,46 @@
+"""Typed errors raised by persisting.
+
+Every message says what happened, to which bucket directory, and what the user
+can do. Across a Pulsing actor boundary only the message survives (Pulsing
+re-raises it as ``PulsingActorError``), so messages must stand on their own.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """A storage operation failed; nothing the caller was not told about was lost."""
+
+
+class WALError(StorageError):
+    """The write-ahead log failed. The bucket refuses further writes until reopened;
+    records acknowledged before the failure stay recoverable."""
+
+
+class SchemaError(StorageError, TypeError):
+    """A record's field type cannot be reconciled with the table's type.
+
+    Only the offending record is refused; the bucket keeps working. It is also a
+    ``TypeError`` because the record, not the storage, is at fault."""
+
+
+class CorruptionError(StorageError):
+    """Stored data is damaged; the message names the file and offset."""
+
+
+class LockedError(StorageError):
+    """Another live backend, in this process or another, holds the bucket directory."""
+
+
+class ClosedError(StorageError):
+    """The backend was closed."""
+
+
+__all__ = [
+    "ClosedError",
+    "CorruptionError",
+    "LockedError",
+    "SchemaError",
+    "StorageError",
+    "WALError",
+]
