@@ -105,32 +105,40 @@ def diagnose(record: dict[str, Any], index: int = 0) -> RecordTypeError | None:
 
 
 def to_batch(records: Sequence[dict[str, Any]]) -> pa.RecordBatch:
-    """Convert records to one batch.
+    """Convert records to one batch whose columns are the union of their keys,
+    in first-seen order (a record without a key holds None there).
 
     Raises :class:`RecordTypeError` for the first record holding an unsupported
     value (its ``index`` says which), or :class:`MixedTypesError` when every record
     is valid alone but they disagree on a field's type.
     """
-    try:
-        batch = pa.RecordBatch.from_pylist(list(records))
-    except _ARROW_ERRORS as exc:
-        for i, record in enumerate(records):
-            err = diagnose(record, i)
+    keys = list(dict.fromkeys(key for record in records for key in record))
+    arrays = []
+    for key in keys:
+        values = [record.get(key) for record in records]
+        try:
+            arr = pa.array(values)
+        except _ARROW_ERRORS as exc:
+            raise _first_bad(records, key) or MixedTypesError(
+                f"persisting: records disagree on the type of field {key!r}: {exc}"
+            ) from None
+        dt = arr.type
+        if not _allowed(dt) or pa.types.is_list(dt) or pa.types.is_struct(dt):
+            err = _first_bad(records, key)
             if err is not None:
-                raise err from None
-        raise MixedTypesError(f"persisting: records disagree on a field's type: {exc}") from None
-    for field in batch.schema:
-        dt = field.type
-        nested = pa.types.is_list(dt) or pa.types.is_struct(dt)
-        if _allowed(dt) and not nested:
-            continue
-        for i, record in enumerate(records):
-            value = record.get(field.name)
-            if value is not None and (not _allowed(dt) or not _survives(value)):
-                err = diagnose({field.name: value}, i)
-                if err is not None:
-                    raise err
-    return batch
+                raise err
+        arrays.append(arr)
+    return pa.RecordBatch.from_arrays(arrays, names=keys)
+
+
+def _first_bad(records: Sequence[dict[str, Any]], key: str) -> RecordTypeError | None:
+    for i, record in enumerate(records):
+        value = record.get(key)
+        if value is not None:
+            err = diagnose({key: value}, i)
+            if err is not None:
+                return err
+    return None
 
 
 def to_records(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:

@@ -1,0 +1,56 @@
+# persisting: `make demo` and `make test` work on a fresh machine with Go,
+# Python 3.10+ and gcc; everything else is installed here.
+#
+# The venv lives outside the tree: setuptools-golang copies the whole project
+# into a temporary GOPATH on every build, and a venv inside would be copied too.
+# It is keyed by the checkout's path so two clones never share an editable install.
+
+PYTHON ?= python3
+VENV ?= $(HOME)/.cache/persisting/venv-$(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-12)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+GO_SOURCES := $(shell find core cbridge -name '*.go' -not -name '*_test.go') go.mod go.sum
+
+# Keep Go's module cache between builds (setuptools-golang would otherwise use
+# its temporary GOPATH) and make the build cache independent of that path.
+export SETUPTOOLS_GOLANG_GOPATH ?= $(shell go env GOPATH)
+export GOFLAGS ?= -buildvcs=false -trimpath
+
+.PHONY: demo test test-go test-py lint bench soak clean native
+
+demo: native
+	$(PY) examples/demo.py
+
+test: lint test-go test-py
+
+test-go:
+	go test -count=1 ./...
+	go test -count=1 -race ./core/...
+
+test-py: native
+	cd tests_py && $(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	@test -z "$$(gofmt -l core cbridge tests_go)" || { gofmt -l core cbridge tests_go; echo "gofmt: files above need formatting"; exit 1; }
+	go vet ./...
+	$(VENV)/bin/ruff format --check python tests_py bench examples
+	$(VENV)/bin/ruff check python tests_py bench examples
+
+bench: native
+	$(PY) bench/bench_put.py
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel setuptools-golang==2.9.0
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@
+
+# Rebuild the Go library whenever a Go source changed.
+native: $(STAMP) python/persisting/.native-built
+
+python/persisting/.native-built: $(GO_SOURCES) $(STAMP)
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+clean:
+	rm -rf build python/*.egg-info python/persisting/_native*.so python/persisting/.native-built

@@ -1,0 +1,87 @@
+"""One live backend per directory, in this process or another; the hold ends
+with close() or garbage collection."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from persisting import LockedError, PersistingBackend
+
+
+async def test_second_open_in_process_fails_naming_path_and_pid(tmp_path):
+    path = str(tmp_path / "bucket_0")
+    first = PersistingBackend(bucket_id=0, storage_path=path)
+    try:
+        with pytest.raises(LockedError) as info:
+            PersistingBackend(bucket_id=0, storage_path=path)
+        assert path in str(info.value)
+        assert f"pid {os.getpid()}" in str(info.value)
+    finally:
+        await first.close()
+    again = PersistingBackend(bucket_id=0, storage_path=path)  # released by close()
+    await again.close()
+
+
+async def test_open_held_by_another_process_fails_with_its_pid(tmp_path):
+    path = str(tmp_path / "bucket_0")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+                import sys
+                from persisting import PersistingBackend
+                b = PersistingBackend(bucket_id=0, storage_path={path!r})
+                print("held", flush=True)
+                sys.stdin.read()
+            """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+            PersistingBackend(bucket_id=0, storage_path=path)
+    finally:
+        holder.communicate("", timeout=30)
+    # The holder exited without close(): the kernel dropped its lock.
+    b = PersistingBackend(bucket_id=0, storage_path=path)
+    await b.close()
+
+
+async def test_garbage_collected_backend_releases_directory(tmp_path):
+    path = str(tmp_path / "bucket_0")
+    b = PersistingBackend(bucket_id=0, storage_path=path)
+    await b.put({"id": 1})  # binds the event loop reader too
+    del b
+    gc.collect()
+    again = PersistingBackend(bucket_id=0, storage_path=path)
+    await again.close()
+
+
+async def test_unreachable_but_uncollected_backend_is_reclaimed_on_open(tmp_path):
+    path = str(tmp_path / "bucket_0")
+
+    class Cycle:
+        pass
+
+    gc.disable()  # so that only the open's own retry can reclaim the cycle
+    try:
+        holder = Cycle()
+        holder.self = holder
+        holder.backend = PersistingBackend(bucket_id=0, storage_path=path)
+        await holder.backend.put({"id": 1})
+        del holder
+        again = PersistingBackend(bucket_id=0, storage_path=path)
+    finally:
+        gc.enable()
+    await again.close()
