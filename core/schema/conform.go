@@ -88,11 +88,9 @@ func conformStruct(path string, s *array.Struct, t *arrow.StructType, mem memory
 	for i, f := range t.Fields() {
 		var child arrow.Array
 		if j, ok := st.FieldIdx(f.Name); ok {
-			// Struct children are not sliced by the parent's offset; slice
-			// them so the new parent can start at offset zero.
-			field := array.NewSlice(s.Field(j), int64(s.Data().Offset()), int64(s.Data().Offset()+s.Len()))
-			c, err := conformArray(path+"."+f.Name, field, f.Type, mem)
-			field.Release()
+			// arrow-go's Struct.Field is already sliced by the parent's
+			// offset, so the new parent can start at zero.
+			c, err := conformArray(path+"."+f.Name, s.Field(j), f.Type, mem)
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +113,8 @@ func conformStruct(path string, s *array.Struct, t *arrow.StructType, mem memory
 
 func conformList(path string, l *array.List, t *arrow.ListType, mem memory.Allocator) (arrow.Array, error) {
 	// Re-base offsets at zero so the child can be conformed as a whole slice.
-	off := l.Offsets()
+	// Offsets() is the whole buffer, not the slice.
+	off := l.Offsets()[l.Data().Offset() : l.Data().Offset()+l.Len()+1]
 	start, end := int64(off[0]), int64(off[len(off)-1])
 	values := array.NewSlice(l.ListValues(), start, end)
 	defer values.Release()
