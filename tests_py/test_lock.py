@@ -28,7 +28,7 @@ async def test_second_open_in_process_fails_naming_path_and_pid(tmp_path):
     await again.close()
 
 
-async def test_open_held_by_another_process_fails_with_its_pid(tmp_path):
+def test_open_held_by_another_process_fails_with_its_pid(tmp_path):
     path = str(tmp_path / "bucket_0")
     holder = subprocess.Popen(
         [
@@ -54,8 +54,7 @@ async def test_open_held_by_another_process_fails_with_its_pid(tmp_path):
     finally:
         holder.communicate("", timeout=30)
     # The holder exited without close(): the kernel dropped its lock.
-    b = PersistingBackend(bucket_id=0, storage_path=path)
-    await b.close()
+    PersistingBackend(bucket_id=0, storage_path=path).close_sync()
 
 
 async def test_garbage_collected_backend_releases_directory(tmp_path):

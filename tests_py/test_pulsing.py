@@ -39,16 +39,25 @@ async def test_eight_writers_four_buckets_read_back_in_bucket_order(system, tmp_
     while batch := await reader.get(limit=300):
         records.extend(batch)
     assert len(records) == 2000
-    expected = {f"w{w}-{i}": {"id": f"w{w}-{i}", "writer": w, "seq": i, "payload": "x" * (i % 7)}
-                for w in range(8) for i in range(250)}
+    expected = {
+        f"w{w}-{i}": {"id": f"w{w}-{i}", "writer": w, "seq": i, "payload": "x" * (i % 7)}
+        for w in range(8)
+        for i in range(250)
+    }
     assert {r["id"]: r for r in records} == expected
     # Within each bucket, each writer's records appear in the order written.
     stats = await writer.queue.stats()
     assert sum(s["total_count"] for s in stats["buckets"].values()) == 2000
     for bucket_id in range(4):
-        rows = await (await read_queue(
-            system, "orders", bucket_id=bucket_id, backend="persisting", storage_path=str(tmp_path)
-        )).get(limit=2000)
+        rows = await (
+            await read_queue(
+                system,
+                "orders",
+                bucket_id=bucket_id,
+                backend="persisting",
+                storage_path=str(tmp_path),
+            )
+        ).get(limit=2000)
         for w in range(8):
             seqs = [r["seq"] for r in rows if r["writer"] == w]
             assert seqs == sorted(seqs)
@@ -92,8 +101,14 @@ async def test_bucket_stats_through_pulsing(system, tmp_path):
     assert stats["num_buckets"] == 4
     assert stats["buckets"]
     for bucket_id, s in stats["buckets"].items():
-        assert {"bucket_id", "backend", "total_count", "buffer_size", "buffer_count",
-                "persisted_count"} <= s.keys()
+        assert {
+            "bucket_id",
+            "backend",
+            "total_count",
+            "buffer_size",
+            "buffer_count",
+            "persisted_count",
+        } <= s.keys()
         assert s["bucket_id"] == bucket_id
         assert s["backend"] == "persisting"
     assert sum(s["total_count"] for s in stats["buckets"].values()) == 40

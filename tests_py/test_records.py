@@ -57,7 +57,9 @@ async def test_missing_fields_read_back_as_none(open_backend):
         ({"v": 1j}, TypeError, "key 'v': value of type complex"),
     ],
 )
-async def test_bad_record_is_typed_error_and_bucket_keeps_working(open_backend, record, error, match):
+async def test_bad_record_is_typed_error_and_bucket_keeps_working(
+    open_backend, record, error, match
+):
     b = open_backend()
     await b.put({"v": None, "ok": 1})
     with pytest.raises(error, match=match):

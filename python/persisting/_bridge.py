@@ -131,7 +131,9 @@ class NativeBucket:
                     continue
                 status = self._poll_status[i]
                 if status < 0:
-                    msg = _lib.take_string(so.persisting_take_error(self.handle, self._poll_tokens[i]))
+                    msg = _lib.take_string(
+                        so.persisting_take_error(self.handle, self._poll_tokens[i])
+                    )
                     fut.set_exception(_lib.error_for(status, msg))
                 else:
                     fut.set_result(self._poll_first[i])
@@ -157,8 +159,12 @@ class NativeBucket:
         first = ctypes.c_int64(0)
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_append(
-            self.handle, ctypes.addressof(arr), ctypes.addressof(sch), token,
-            ctypes.byref(first), ctypes.byref(err),
+            self.handle,
+            ctypes.addressof(arr),
+            ctypes.addressof(sch),
+            token,
+            ctypes.byref(first),
+            ctypes.byref(err),
         )
         return _lib.check(rc, err), first.value
 

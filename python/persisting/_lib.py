@@ -141,9 +141,7 @@ def check(status: int, err: ctypes.c_char_p) -> int:
 def open_bucket(config: dict[str, Any]) -> int:
     handle = ctypes.c_size_t(0)
     err = ctypes.c_char_p()
-    rc = lib().persisting_open(
-        json.dumps(config).encode(), ctypes.byref(handle), ctypes.byref(err)
-    )
+    rc = lib().persisting_open(json.dumps(config).encode(), ctypes.byref(handle), ctypes.byref(err))
     check(rc, err)
     return handle.value
 

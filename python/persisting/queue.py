@@ -158,7 +158,9 @@ class LanceBackend:
         except RecordTypeError as exc:
             raise TypeError(f"persisting: put_batch record {exc.index}: {exc}") from None
         except MixedTypesError as exc:
-            raise SchemaError(f"{exc}; put_batch stored none of its {len(records)} records") from None
+            raise SchemaError(
+                f"{exc}; put_batch stored none of its {len(records)} records"
+            ) from None
         loop = self._bucket.loop()
         if self._pending:
             self._submit_pending()  # puts that came first go first
@@ -360,7 +362,9 @@ class PersistingBackend(LanceBackend):
             )
         interval = options["wal_sync_interval"]
         if not isinstance(interval, (int, float)) or interval < 0:
-            raise ValueError(f"persisting: wal_sync_interval must be >= 0 seconds, got {interval!r}")
+            raise ValueError(
+                f"persisting: wal_sync_interval must be >= 0 seconds, got {interval!r}"
+            )
         size = options["max_wal_size"]
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"persisting: max_wal_size must be a positive int, got {size!r}")
