@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// slowSink is an in-memory Sink whose Append can be held open, to test the
+// flush protocol itself; the Lance sink has its own tests.
+type slowSink struct {
+	mu      sync.Mutex
+	recs    []arrow.RecordBatch
+	rows    int64
+	gate    chan struct{} // Append waits for a token when non-nil
+	fail    atomic.Bool
+	appends atomic.Int64
+}
+
+func (s *slowSink) Rows() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rows
+}
+func (s *slowSink) Schema() *arrow.Schema { return nil }
+func (s *slowSink) Close() error          { return nil }
+
+func (s *slowSink) Append(rec arrow.RecordBatch) error {
+	if s.gate != nil {
+		<-s.gate
+	}
+	s.appends.Add(1)
+	if s.fail.Load() {
+		return errors.New("disk on fire")
+	}
+	rec.Retain()
+	s.mu.Lock()
+	s.recs = append(s.recs, rec)
+	s.rows += rec.NumRows()
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *slowSink) Read(offset, limit int64) ([]arrow.RecordBatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []arrow.RecordBatch
+	var start int64
+	for _, r := range s.recs {
+		lo, hi := max(offset-start, 0), min(offset+limit-start, r.NumRows())
+		if lo < hi {
+			out = append(out, r.NewSlice(lo, hi))
+		}
+		start += r.NumRows()
+	}
+	return out, nil
+}
+
+func appendInts(t *testing.T, e *Engine, vals ...int64) {
+	t.Helper()
+	rec := intBatch(t, "x", vals...)
+	defer rec.Release()
+	if _, err := e.Append(rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFlushMovesRowsWithoutGap(t *testing.T) {
+	sink := &slowSink{gate: make(chan struct{})}
+	e := openTest(t, Config{Sink: sink, BatchSize: 1000})
+	appendInts(t, e, 1, 2, 3)
+	done := make(chan error, 1)
+	e.Flush(func(err error) { done <- err })
+	// While the sink write is held open, every row stays readable.
+	for i := 0; i < 50; i++ {
+		if got := readInts(t, e, 0, 3); len(got) != 3 {
+			t.Fatalf("rows missing during flush: %v", got)
+		}
+	}
+	appendInts(t, e, 4) // puts are not blocked by the flush
+	sink.gate <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := e.Stats()
+	if st.PersistedCount != 3 || st.BufferCount != 1 || st.TotalCount != 4 {
+		t.Fatalf("stats after flush %+v", st)
+	}
+	if _, _, err := e.Read(0, 4, true); !errors.Is(err, ErrWouldBlock) {
+		t.Fatalf("non-blocking read of persisted rows: %v", err)
+	}
+	recs, _, err := e.Read(0, 4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range recs {
+		got = append(got, r.Column(0).(*array.Int64).Int64Values()...)
+		r.Release()
+	}
+	if len(got) != 4 || got[0] != 1 || got[3] != 4 {
+		t.Fatalf("read across sink and buffer: %v", got)
+	}
+	close(sink.gate)
+}
+
+func TestAutoFlushAtBatchSize(t *testing.T) {
+	sink := &slowSink{}
+	e := openTest(t, Config{Sink: sink, BatchSize: 4})
+	appendInts(t, e, 1, 2)
+	appendInts(t, e, 3, 4)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Stats().PersistedCount != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no automatic flush: %+v", e.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestFailedFlushKeepsRowsBufferedAndReports(t *testing.T) {
+	sink := &slowSink{}
+	sink.fail.Store(true)
+	e := openTest(t, Config{Sink: sink, BatchSize: 1000})
+	appendInts(t, e, 1, 2)
+	done := make(chan error, 1)
+	e.Flush(func(err error) { done <- err })
+	if err := <-done; err == nil {
+		t.Fatal("flush error not reported")
+	}
+	st := e.Stats()
+	if st.BufferCount != 2 || st.PersistedCount != 0 || st.FlushErrors != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	sink.fail.Store(false)
+	e.Flush(func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Stats(); got.PersistedCount != 2 || got.LastFlushError != "" {
+		t.Fatalf("after recovery %+v", got)
+	}
+}
+
+func TestBackpressureWhenBufferFull(t *testing.T) {
+	sink := &slowSink{gate: make(chan struct{})}
+	var spaced atomic.Int64
+	e := openTest(t, Config{Sink: sink, BatchSize: 1000, MaxBufferRows: 2, OnSpace: func() { spaced.Add(1) }})
+	appendInts(t, e, 1, 2)
+	rec := intBatch(t, "x", 3)
+	defer rec.Release()
+	if _, err := e.Append(rec); !errors.Is(err, ErrBusy) {
+		t.Fatalf("want ErrBusy, got %v", err)
+	}
+	sink.gate <- struct{}{} // let the kicked flush finish
+	deadline := time.Now().Add(5 * time.Second)
+	for spaced.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("OnSpace never called")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := e.Append(rec); err != nil {
+		t.Fatalf("append after space freed: %v", err)
+	}
+	if e.Stats().Backpressure != 1 {
+		t.Fatal("backpressure not counted")
+	}
+	close(sink.gate)
+}
