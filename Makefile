@@ -9,7 +9,8 @@ PYTHON ?= python3
 VENV ?= $(HOME)/.cache/persisting/venv-$(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-12)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-GO_SOURCES := $(shell find core cbridge -name '*.go' -not -name '*_test.go') go.mod go.sum
+GO_DIRS := $(wildcard core cbridge tests_go)
+GO_SOURCES := $(shell find core cbridge -name "*.go" -not -name "*_test.go") go.mod go.sum
 
 # Keep Go's module cache between builds (setuptools-golang would otherwise use
 # its temporary GOPATH) and make the build cache independent of that path.
@@ -31,7 +32,7 @@ test-py: native
 	cd tests_py && $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	@test -z "$$(gofmt -l core cbridge tests_go)" || { gofmt -l core cbridge tests_go; echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l $(GO_DIRS))" || { gofmt -l $(GO_DIRS); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	$(VENV)/bin/ruff format --check python tests_py bench examples
 	$(VENV)/bin/ruff check python tests_py bench examples

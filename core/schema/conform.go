@@ -157,4 +157,3 @@ func sliceValidity(arr arrow.Array, mem memory.Allocator) *memory.Buffer {
 	}
 	return buf
 }
-
