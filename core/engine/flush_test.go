@@ -18,6 +18,7 @@ type slowSink struct {
 	recs    []arrow.RecordBatch
 	rows    int64
 	gate    chan struct{} // Append waits for a token when non-nil
+	entered chan struct{} // Append signals here on entry when non-nil
 	fail    atomic.Bool
 	appends atomic.Int64
 }
@@ -31,6 +32,9 @@ func (s *slowSink) Schema() *arrow.Schema { return nil }
 func (s *slowSink) Close() error          { return nil }
 
 func (s *slowSink) Append(rec arrow.RecordBatch) error {
+	if s.entered != nil {
+		s.entered <- struct{}{}
+	}
 	if s.gate != nil {
 		<-s.gate
 	}
@@ -71,11 +75,13 @@ func appendInts(t *testing.T, e *Engine, vals ...int64) {
 }
 
 func TestFlushMovesRowsWithoutGap(t *testing.T) {
-	sink := &slowSink{gate: make(chan struct{})}
+	sink := &slowSink{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	e := openTest(t, Config{Sink: sink, BatchSize: 1000})
 	appendInts(t, e, 1, 2, 3)
 	done := make(chan error, 1)
 	e.Flush(func(err error) { done <- err })
+	<-sink.entered // the flush has taken its snapshot of rows 1..3
+	sink.entered = nil
 	// While the sink write is held open, every row stays readable.
 	for i := 0; i < 50; i++ {
 		if got := readInts(t, e, 0, 3); len(got) != 3 {
