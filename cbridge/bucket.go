@@ -6,17 +6,28 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/persisting/persisting/core/engine"
+	"github.com/persisting/persisting/core/lance"
 )
 
 // bucketConfig is the JSON the Python side passes to persisting_open.
 type bucketConfig struct {
-	StoragePath   string `json:"storage_path"`
-	BucketID      int    `json:"bucket_id"`
-	BatchSize     int64  `json:"batch_size"`
-	MaxBufferRows int64  `json:"max_buffer_rows"`
+	StoragePath        string  `json:"storage_path"`
+	BucketID           int     `json:"bucket_id"`
+	BatchSize          int64   `json:"batch_size"`
+	MaxBufferRows      int64   `json:"max_buffer_rows"`
+	EnableWAL          bool    `json:"enable_wal"`
+	WALSyncInterval    float64 `json:"wal_sync_interval"`
+	MaxWALSize         int64   `json:"max_wal_size"`
+	WALSegmentSize     int64   `json:"wal_segment_size"`
+	WALTruncateCorrupt bool    `json:"wal_truncate_corrupt"`
+	Compression        string  `json:"compression"`
 }
+
+// readyToken is the completion token of the end of recovery.
+const readyToken = 0
 
 // completion is one finished asynchronous operation, keyed by the token the
 // caller chose.
@@ -31,8 +42,9 @@ type completion struct {
 // Python event loop drains. Go never calls into Python; it queues a
 // completion and bumps the eventfd, and the loop polls.
 type bucket struct {
-	eng *engine.Engine
-	efd int
+	eng  *engine.Engine
+	sink *engine.LanceSink // set during recovery
+	efd  int
 
 	mu      sync.Mutex
 	done    []completion
@@ -53,19 +65,65 @@ func openBucket(cfgJSON string) (*bucket, error) {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	b := &bucket{efd: efd, efdOpen: true, failed: map[uint64]string{}}
-	eng, err := engine.Open(engine.Config{
-		Dir:           filepath.Clean(cfg.StoragePath),
+	dir := filepath.Clean(cfg.StoragePath)
+	ecfg := engine.Config{
+		Dir:           dir,
 		BucketID:      cfg.BucketID,
 		BatchSize:     cfg.BatchSize,
 		MaxBufferRows: cfg.MaxBufferRows,
 		OnSpace:       b.signal,
-	})
+		OpenSink: func() (engine.Sink, error) {
+			sink, err := engine.OpenLanceSink(dir, lance.Options{Compression: lancePageCodec(cfg.Compression)})
+			if err == nil {
+				b.sink = sink
+			}
+			return sink, err
+		},
+	}
+	if cfg.EnableWAL {
+		ecfg.WAL = &engine.WALConfig{
+			SyncInterval:    time.Duration(cfg.WALSyncInterval * float64(time.Second)),
+			MaxSize:         cfg.MaxWALSize,
+			SegmentSize:     cfg.WALSegmentSize,
+			TruncateCorrupt: cfg.WALTruncateCorrupt,
+			Compression:     walCodec(cfg.Compression),
+		}
+	}
+	eng, err := engine.Open(ecfg)
 	if err != nil {
 		syscall.Close(efd)
 		return nil, err
 	}
 	b.eng = eng
+	go func() {
+		<-eng.Ready()
+		b.complete(readyToken, eng.TotalCount(), eng.ReadyErr())
+	}()
 	return b, nil
+}
+
+// lancePageCodec is the Lance page compression for a compression option.
+// Lance has no snappy page scheme, so snappy pages are written with zstd.
+func lancePageCodec(codec string) string {
+	switch codec {
+	case "zstd", "lz4":
+		return codec
+	case "snappy":
+		return "zstd"
+	}
+	return ""
+}
+
+// walCodec is the WAL frame compression for a compression option. Frames are
+// Arrow IPC, whose body compression knows zstd and lz4; snappy frames use lz4.
+func walCodec(codec string) string {
+	switch codec {
+	case "zstd", "lz4":
+		return codec
+	case "snappy":
+		return "lz4"
+	}
+	return ""
 }
 
 // complete queues a finished operation and wakes the loop.

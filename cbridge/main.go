@@ -154,7 +154,10 @@ func persisting_event_fd(h C.uintptr_t) (rc C.int32_t) {
 
 // persisting_append imports one Arrow record batch (a struct array and its
 // schema), copies it and releases both structs before returning, whatever
-// the outcome. On stOK *first is the offset of the batch's first row.
+// the outcome. On stOK the rows are readable and *first is the offset of the
+// batch's first row; on stPending a completion with token follows once they
+// are logged (and readable). token must not be 0, which the end of recovery
+// uses.
 //
 //export persisting_append
 func persisting_append(h C.uintptr_t, arr, sch unsafe.Pointer, token C.uint64_t, first *C.int64_t, errOut **C.char) (rc C.int32_t) {
@@ -171,10 +174,14 @@ func persisting_append(h C.uintptr_t, arr, sch unsafe.Pointer, token C.uint64_t,
 		cdata.ReleaseCArrowArray(carr) // no-op when the import moved it
 		return fail(errOut, fmt.Errorf("%w: import batch: %v", engine.ErrInvalid, err))
 	}
-	off, err := b.eng.Append(rec)
+	tok := uint64(token)
+	off, pending, err := b.eng.Append(rec, func(first int64, err error) { b.complete(tok, first, err) })
 	rec.Release() // the engine copied; this runs the producer's release now
 	if err != nil {
 		return fail(errOut, err)
+	}
+	if pending {
+		return stPending
 	}
 	*first = C.int64_t(off)
 	return stOK
@@ -288,6 +295,12 @@ func persisting_flush(h C.uintptr_t, token C.uint64_t, errOut **C.char) (rc C.in
 	return stPending
 }
 
+type bucketStats struct {
+	engine.Stats
+	DatasetPath    string `json:"dataset_path"`
+	DatasetVersion uint64 `json:"dataset_version"`
+}
+
 // persisting_stats writes the bucket's stats as JSON.
 //
 //export persisting_stats
@@ -297,7 +310,12 @@ func persisting_stats(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_
 	if err != nil {
 		return fail(errOut, err)
 	}
-	js, err := json.Marshal(b.eng.Stats())
+	st := bucketStats{Stats: b.eng.Stats()}
+	if b.sink != nil {
+		st.DatasetPath = b.sink.Path()
+		st.DatasetVersion = b.sink.Version()
+	}
+	js, err := json.Marshal(st)
 	if err != nil {
 		return fail(errOut, err)
 	}

@@ -1,11 +1,18 @@
-// Package engine is one bucket: the offset space, the buffer of rows not yet
-// persisted, the flush policy and the directory lock. It knows nothing of C
-// or Python; cbridge drives it.
+// Package engine is one bucket: the offset space, the write-ahead log, the
+// buffer of rows not yet persisted, the flush policy and the directory lock.
+// It knows nothing of C or Python; cbridge drives it.
 //
 // Offsets: rows [0, persisted) live in the sink (the Lance dataset), rows
 // [persisted, visible) in the buffer. Both counters only grow, and a flush
 // moves rows from buffer to sink in one critical section, so there is no
 // instant at which a row is readable from neither.
+//
+// WAL sequence numbers are a second, private numbering of the same rows: the
+// sink stores, in the same commit as the rows, the sequence number up to which
+// rows are persisted (the watermark). Recovery replays WAL frames from the
+// watermark, so a crash between a sink commit and the WAL truncation
+// duplicates nothing. The two numberings differ only when someone else (real
+// Lance) added or deleted rows in the dataset.
 package engine
 
 import (
@@ -20,6 +27,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/persisting/persisting/core/schema"
+	"github.com/persisting/persisting/core/wal"
 )
 
 // Sink is where flushed rows go. Append must be atomic: after a crash either
@@ -29,11 +37,27 @@ type Sink interface {
 	Rows() int64
 	// Schema is the persisted table schema, nil when empty.
 	Schema() *arrow.Schema
-	// Append persists rec as rows [Rows(), Rows()+rec.NumRows()).
-	Append(rec arrow.RecordBatch) error
+	// Watermark is the WAL sequence number up to which rows are persisted.
+	Watermark() uint64
+	// Append persists rec as rows [Rows(), Rows()+rec.NumRows()) together
+	// with the new watermark.
+	Append(rec arrow.RecordBatch, watermark uint64) error
 	// Read returns persisted rows [offset, offset+limit).
 	Read(offset, limit int64) ([]arrow.RecordBatch, error)
 	Close() error
+}
+
+// WALConfig turns the write-ahead log on.
+type WALConfig struct {
+	// SyncInterval 0 fsyncs every group before acknowledging it; otherwise a
+	// group is acknowledged once written and fsynced within the interval.
+	SyncInterval time.Duration
+	// MaxSize: past it the engine flushes so the log can be truncated.
+	MaxSize         int64
+	SegmentSize     int64
+	TruncateCorrupt bool
+	// Compression names the codec of frame payloads: "", "zstd" or "lz4".
+	Compression string
 }
 
 // Config is one bucket's configuration.
@@ -45,8 +69,12 @@ type Config struct {
 	// MaxBufferRows bounds the buffer when a sink can drain it: past it,
 	// Append refuses with ErrBusy until a flush frees room.
 	MaxBufferRows int64
-	// Sink receives flushed rows; nil keeps everything in memory.
-	Sink Sink
+	// MaxQueueRows bounds rows waiting for the WAL commit goroutine.
+	MaxQueueRows int64
+	// OpenSink opens the sink during recovery; nil keeps rows in memory.
+	OpenSink func() (Sink, error)
+	// WAL, when set, logs every batch before it is acknowledged.
+	WAL *WALConfig
 	// OnSpace is called (from any goroutine) when room frees up after
 	// ErrBusy. It must not block.
 	OnSpace func()
@@ -55,18 +83,33 @@ type Config struct {
 
 // Stats is a snapshot of one bucket.
 type Stats struct {
-	BucketID       int    `json:"bucket_id"`
-	Dir            string `json:"storage_path"`
-	TotalCount     int64  `json:"total_count"`
-	BufferCount    int64  `json:"buffer_count"`
-	BufferBytes    int64  `json:"buffer_bytes"`
-	PersistedCount int64  `json:"persisted_count"`
-	Flushes        int64  `json:"flushes"`
-	FlushErrors    int64  `json:"flush_errors"`
-	LastFlushError string `json:"last_flush_error,omitempty"`
-	Backpressure   int64  `json:"backpressure"`
-	SchemaChanges  int64  `json:"schema_changes"`
-	Columns        int    `json:"columns"`
+	BucketID       int     `json:"bucket_id"`
+	Dir            string  `json:"storage_path"`
+	Ready          bool    `json:"ready"`
+	TotalCount     int64   `json:"total_count"`
+	BufferCount    int64   `json:"buffer_count"`
+	BufferBytes    int64   `json:"buffer_bytes"`
+	PersistedCount int64   `json:"persisted_count"`
+	Flushes        int64   `json:"flushes"`
+	FlushErrors    int64   `json:"flush_errors"`
+	LastFlushError string  `json:"last_flush_error,omitempty"`
+	LastFlushSecs  float64 `json:"last_flush_seconds"`
+	Backpressure   int64   `json:"backpressure"`
+	SchemaChanges  int64   `json:"schema_changes"`
+	Columns        int     `json:"columns"`
+
+	WALEnabled      bool   `json:"wal_enabled"`
+	WALSize         int64  `json:"wal_size"`
+	WALSegments     int    `json:"wal_segments"`
+	WALSyncs        int64  `json:"wal_syncs"`
+	WALGroups       int64  `json:"wal_groups"`
+	WALRecords      int64  `json:"wal_records"`
+	WALError        string `json:"wal_error,omitempty"`
+	RecoveredFrames int    `json:"recovered_frames"`
+	RecoveredRows   int64  `json:"recovered_rows"`
+	TruncatedBytes  int64  `json:"truncated_bytes"`
+	TruncatedFile   string `json:"truncated_file,omitempty"`
+	DroppedFrames   int    `json:"dropped_frames"`
 }
 
 // Engine is one open bucket. All methods are safe for concurrent use.
@@ -74,17 +117,30 @@ type Engine struct {
 	cfg  Config
 	mem  memory.Allocator
 	lock *dirLock
+	sink Sink     // set by recovery before ready closes
+	log  *wal.Log // nil without WAL; used only by the commit goroutine after ready
 
-	mu        sync.Mutex
-	closed    bool
-	table     *arrow.Schema
-	buf       buffer
-	changed   chan struct{} // closed and replaced whenever visible grows
-	waiters   []flushWaiter // sorted by target
-	flushErr  error         // last flush failure, cleared by a success
-	stats     Stats
-	flushKick chan struct{}
-	flushDone chan struct{}
+	ready    chan struct{}
+	readyErr error // set before ready closes
+
+	mu       sync.Mutex
+	closed   bool
+	table    *arrow.Schema
+	buf      buffer
+	seqBase  uint64 // WAL sequence number of buffer row buf.base
+	nextSeq  uint64 // sequence number of the next appended row
+	queue    []queued
+	queued   int64 // rows in queue
+	walErr   error // the log failed: every later write is refused
+	changed  chan struct{}
+	waiters  []flushWaiter // sorted by target
+	stats    Stats
+	released uint64 // watermark the WAL was last truncated to
+
+	flushKick  chan struct{}
+	flushDone  chan struct{}
+	commitKick chan struct{}
+	commitDone chan struct{}
 }
 
 type flushWaiter struct {
@@ -92,13 +148,17 @@ type flushWaiter struct {
 	done   func(error)
 }
 
-// Open locks dir and opens the bucket in it.
+// Open locks dir and starts recovering the bucket in the background: Ready
+// is closed when that is done. Appends made earlier wait in the queue.
 func Open(cfg Config) (*Engine, error) {
 	if cfg.BatchSize <= 0 {
 		return nil, fmt.Errorf("%w: batch_size must be positive, got %d", ErrInvalid, cfg.BatchSize)
 	}
 	if cfg.MaxBufferRows <= 0 {
 		cfg.MaxBufferRows = max(16*cfg.BatchSize, 1<<20)
+	}
+	if cfg.MaxQueueRows <= 0 {
+		cfg.MaxQueueRows = 1 << 18
 	}
 	if cfg.Mem == nil {
 		cfg.Mem = memory.DefaultAllocator
@@ -107,66 +167,157 @@ func Open(cfg Config) (*Engine, error) {
 		cfg.OnSpace = func() {}
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create bucket directory: %w", err)
+		return nil, fmt.Errorf("persisting: create bucket directory: %w", err)
 	}
 	lk, err := lockDir(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:       cfg,
-		mem:       cfg.Mem,
-		lock:      lk,
-		changed:   make(chan struct{}),
-		flushKick: make(chan struct{}, 1),
-		flushDone: make(chan struct{}),
+		cfg:        cfg,
+		mem:        cfg.Mem,
+		lock:       lk,
+		ready:      make(chan struct{}),
+		changed:    make(chan struct{}),
+		flushKick:  make(chan struct{}, 1),
+		flushDone:  make(chan struct{}),
+		commitKick: make(chan struct{}, 1),
+		commitDone: make(chan struct{}),
 	}
 	e.stats.BucketID = cfg.BucketID
 	e.stats.Dir = cfg.Dir
-	if cfg.Sink != nil {
-		e.buf.base = cfg.Sink.Rows()
-		e.table = cfg.Sink.Schema()
-	}
-	go e.flushLoop()
+	e.stats.WALEnabled = cfg.WAL != nil
+	go e.run()
 	return e, nil
 }
 
-// Append copies rec into the buffer and returns the offset of its first row.
-// The rows are readable when it returns. A batch whose schema cannot be
-// unified with the table's is refused whole with a *schema.Error.
-func (e *Engine) Append(rec arrow.RecordBatch) (int64, error) {
+// Ready is closed once recovery finished; ReadyErr then tells how.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// ReadyErr is the recovery error, valid after Ready is closed. A bucket
+// whose recovery failed refuses everything but Close.
+func (e *Engine) ReadyErr() error { return e.readyErr }
+
+func (e *Engine) run() {
+	e.readyErr = e.recover()
+	close(e.ready)
+	go e.flushLoop()
+	e.commitLoop()
+}
+
+// Append copies rec and appends it. With done == nil the rows must become
+// visible at once (no WAL, recovery done) or the call fails with ErrBusy;
+// otherwise it returns pending=true and done is called, from another
+// goroutine, with the first row's offset once the rows are logged (and
+// fsynced when the sync interval is 0) and readable.
+//
+// A batch whose schema cannot be unified with the table's is refused whole
+// with a *schema.Error, before anything is queued.
+func (e *Engine) Append(rec arrow.RecordBatch, done func(first int64, err error)) (first int64, pending bool, err error) {
 	if rec.NumRows() == 0 {
-		return 0, fmt.Errorf("%w: empty batch", ErrInvalid)
+		return 0, false, fmt.Errorf("%w: empty batch", ErrInvalid)
 	}
 	owned, err := deepCopy(rec, e.mem)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer owned.Release()
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return 0, ErrClosed
+	if err := e.writable(); err != nil {
+		return 0, false, err
 	}
-	if e.cfg.Sink != nil && e.buf.rows >= e.cfg.MaxBufferRows {
+	isReady := e.isReady()
+	if e.cfg.WAL == nil && isReady {
+		return e.appendVisible(owned)
+	}
+	if done == nil {
+		return 0, false, ErrBusy
+	}
+	if e.queued >= e.cfg.MaxQueueRows || e.buf.rows >= e.cfg.MaxBufferRows {
 		e.stats.Backpressure++
 		e.kickFlush()
-		return 0, ErrBusy
+		return 0, false, ErrBusy
 	}
-	table, changed, err := schema.Unify(e.table, owned.Schema())
-	if err != nil {
-		return 0, fmt.Errorf("persisting: bucket %s: %w", e.cfg.Dir, err)
-	}
-	if changed {
-		conform := func(r arrow.RecordBatch) (arrow.RecordBatch, error) { return schema.Conform(r, table, e.mem) }
-		if err := e.buf.replace(conform); err != nil {
-			return 0, err
+	if isReady {
+		// Checked now so a bad batch fails alone; the commit goroutine
+		// unifies again, in queue order, when it makes the rows visible.
+		if _, _, err := schema.Unify(e.table, owned.Schema()); err != nil {
+			return 0, false, fmt.Errorf("persisting: bucket %s: %w", e.cfg.Dir, err)
 		}
-		e.table = table
-		e.stats.SchemaChanges++
 	}
-	conformed, err := schema.Conform(owned, e.table, e.mem)
+	owned.Retain()
+	e.queue = append(e.queue, queued{rec: owned, done: done})
+	e.queued += owned.NumRows()
+	select {
+	case e.commitKick <- struct{}{}:
+	default:
+	}
+	return 0, true, nil
+}
+
+func (e *Engine) isReady() bool {
+	select {
+	case <-e.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// writable reports why the bucket cannot take writes. Called with mu held.
+func (e *Engine) writable() error {
+	switch {
+	case e.closed:
+		return ErrClosed
+	case e.walErr != nil:
+		return e.walErr
+	case e.isReady() && e.readyErr != nil:
+		return e.readyErr
+	}
+	return nil
+}
+
+// appendVisible adds an owned batch to the buffer. Called with mu held.
+func (e *Engine) appendVisible(owned arrow.RecordBatch) (int64, bool, error) {
+	if e.sink != nil && e.buf.rows >= e.cfg.MaxBufferRows {
+		e.stats.Backpressure++
+		e.kickFlush()
+		return 0, false, ErrBusy
+	}
+	if err := e.evolve(owned.Schema()); err != nil {
+		return 0, false, err
+	}
+	first, err := e.addToBuffer(owned)
+	if err == nil {
+		e.nextSeq += uint64(owned.NumRows())
+	}
+	return first, false, err
+}
+
+// evolve unifies the table schema with an incoming one and conforms the
+// buffered batches. Called with mu held.
+func (e *Engine) evolve(in *arrow.Schema) error {
+	table, changed, err := schema.Unify(e.table, in)
+	if err != nil {
+		return fmt.Errorf("persisting: bucket %s: %w", e.cfg.Dir, err)
+	}
+	if !changed {
+		return nil
+	}
+	conform := func(r arrow.RecordBatch) (arrow.RecordBatch, error) { return schema.Conform(r, table, e.mem) }
+	if err := e.buf.replace(conform); err != nil {
+		return err
+	}
+	e.table = table
+	e.stats.SchemaChanges++
+	return nil
+}
+
+// addToBuffer makes rows visible. Called with mu held, after evolve.
+func (e *Engine) addToBuffer(rec arrow.RecordBatch) (int64, error) {
+	conformed, err := schema.Conform(rec, e.table, e.mem)
 	if err != nil {
 		return 0, err
 	}
@@ -188,8 +339,18 @@ func (e *Engine) Changed() <-chan struct{} {
 }
 
 // Read returns rows [offset, offset+limit) in the current table schema. With
-// nonblock, a read that needs the sink fails with ErrWouldBlock instead.
+// nonblock, a read that needs the sink (or recovery to finish) fails with
+// ErrWouldBlock instead of waiting.
 func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, *arrow.Schema, error) {
+	if !e.isReady() {
+		if nonblock {
+			return nil, nil, ErrWouldBlock
+		}
+		<-e.ready
+	}
+	if e.readyErr != nil {
+		return nil, nil, e.readyErr
+	}
 	if offset < 0 || limit <= 0 {
 		return nil, nil, nil
 	}
@@ -223,14 +384,20 @@ func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, 
 			return nil, nil, ErrWouldBlock
 		}
 		// The sink only grows, so rows below persisted stay where they are.
-		recs, err := e.cfg.Sink.Read(offset, min(end, persisted)-offset)
+		recs, err := e.sink.Read(offset, min(end, persisted)-offset)
 		if err != nil {
 			release()
 			return nil, nil, err
 		}
+		n := int64(0)
 		for _, r := range recs {
-			offset += r.NumRows()
+			n += r.NumRows()
 		}
+		if n == 0 {
+			release()
+			return nil, nil, fmt.Errorf("persisting: bucket %s: sink returned no rows at offset %d", e.cfg.Dir, offset)
+		}
+		offset += n
 		out = append(out, recs...)
 	}
 }
@@ -244,9 +411,17 @@ func (e *Engine) Flush(done func(error)) {
 		done(ErrClosed)
 		return
 	}
+	if !e.isReady() {
+		// Never wait here: the caller may be the event loop.
+		go func() {
+			<-e.ready
+			e.Flush(done)
+		}()
+		return
+	}
 	target := e.buf.end()
-	if e.cfg.Sink == nil || target <= e.buf.base {
-		done(nil)
+	if e.sink == nil || target <= e.buf.base {
+		done(e.readyErr)
 		return
 	}
 	i := len(e.waiters)
@@ -278,21 +453,25 @@ func (e *Engine) flushLoop() {
 // flushOnce writes the whole buffer as one sink append. It reports whether
 // it made progress.
 func (e *Engine) flushOnce() bool {
-	if e.cfg.Sink == nil {
+	if e.sink == nil || e.readyErr != nil {
 		return false
 	}
 	e.mu.Lock()
+	if !e.flushWanted() {
+		e.mu.Unlock()
+		return false
+	}
 	recs, n := e.buf.front(e.buf.rows)
+	watermark := e.seqBase + uint64(n)
 	e.mu.Unlock()
 	if n == 0 {
 		return false
 	}
 	start := time.Now()
-	err := e.writeSink(recs)
+	err := e.writeSink(recs, watermark)
 	for _, r := range recs {
 		r.Release()
 	}
-	_ = start
 	e.mu.Lock()
 	var ready []flushWaiter
 	if err != nil {
@@ -302,31 +481,48 @@ func (e *Engine) flushOnce() bool {
 	} else {
 		e.stats.Flushes++
 		e.stats.LastFlushError = ""
+		e.stats.LastFlushSecs = time.Since(start).Seconds()
 		e.buf.dropFront(n)
+		e.seqBase = watermark
 		i := 0
 		for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
 			i++
 		}
 		ready, e.waiters = e.waiters[:i:i], e.waiters[i:]
 	}
-	e.flushErr = err
 	e.mu.Unlock()
 	for _, w := range ready {
 		w.done(err)
 	}
 	if err == nil {
+		e.kickCommit() // the WAL can drop what is now in the sink
 		e.cfg.OnSpace()
 	}
 	return err == nil
 }
 
-func (e *Engine) writeSink(recs []arrow.RecordBatch) error {
+// flushWanted: the buffer reached the batch size, someone waits for a
+// flush, or the WAL grew past its bound. Called with mu held.
+func (e *Engine) flushWanted() bool {
+	if e.buf.rows == 0 {
+		return false
+	}
+	if e.buf.rows >= e.cfg.BatchSize || len(e.waiters) > 0 || e.buf.rows >= e.cfg.MaxBufferRows {
+		return true
+	}
+	return e.log != nil && e.cfg.WAL.MaxSize > 0 && e.log.Size() > e.cfg.WAL.MaxSize
+}
+
+func (e *Engine) writeSink(recs []arrow.RecordBatch, watermark uint64) error {
 	rec, err := concatRecords(recs, e.mem)
 	if err != nil {
 		return err
 	}
 	defer rec.Release()
-	return e.cfg.Sink.Append(rec)
+	if err := e.sink.Append(rec, watermark); err != nil {
+		return fmt.Errorf("persisting: bucket %s: flush: %w", e.cfg.Dir, err)
+	}
+	return nil
 }
 
 // TotalCount is the number of visible rows.
@@ -341,6 +537,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.stats
+	s.Ready = e.isReady()
 	s.TotalCount = e.buf.end()
 	s.BufferCount = e.buf.rows
 	s.BufferBytes = e.buf.bytes
@@ -348,14 +545,24 @@ func (e *Engine) Stats() Stats {
 	if e.table != nil {
 		s.Columns = e.table.NumFields()
 	}
+	if s.Ready && e.log != nil {
+		s.WALSize = e.log.Size()
+		s.WALSegments = e.log.Segments()
+	}
+	if e.walErr != nil {
+		s.WALError = e.walErr.Error()
+	}
 	return s
 }
 
-// Close flushes what the sink can take, stops the flusher and releases the
-// directory lock. It is idempotent.
+// Close waits for recovery and queued appends, flushes what the sink can
+// take, syncs and closes the WAL and releases the directory lock. It is
+// idempotent.
 func (e *Engine) Close() error {
+	<-e.ready
 	var flushErr error
-	if e.cfg.Sink != nil {
+	if e.sink != nil && e.readyErr == nil {
+		e.drainQueue()
 		done := make(chan error, 1)
 		e.Flush(func(err error) { done <- err })
 		flushErr = <-done
@@ -367,8 +574,10 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	close(e.flushKick)
+	close(e.commitKick)
 	e.mu.Unlock()
 	<-e.flushDone
+	<-e.commitDone // fails what is still queued and closes the log
 	e.mu.Lock()
 	e.buf.release()
 	waiters := e.waiters
@@ -379,8 +588,8 @@ func (e *Engine) Close() error {
 		w.done(ErrClosed)
 	}
 	var sinkErr error
-	if e.cfg.Sink != nil {
-		sinkErr = e.cfg.Sink.Close()
+	if e.sink != nil {
+		sinkErr = e.sink.Close()
 	}
 	return errors.Join(flushErr, sinkErr, e.lock.release())
 }

@@ -38,7 +38,26 @@ func openTest(t testing.TB, cfg Config) *Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
+	<-e.Ready()
+	if err := e.ReadyErr(); err != nil {
+		t.Fatal(err)
+	}
 	return e
+}
+
+// appendNow appends and waits for the rows to be visible.
+func appendNow(e *Engine, rec arrow.RecordBatch) (int64, error) {
+	type result struct {
+		first int64
+		err   error
+	}
+	ch := make(chan result, 1)
+	first, pending, err := e.Append(rec, func(first int64, err error) { ch <- result{first, err} })
+	if err != nil || !pending {
+		return first, err
+	}
+	r := <-ch
+	return r.first, r.err
 }
 
 func readInts(t testing.TB, e *Engine, offset, limit int64) []int64 {
@@ -61,7 +80,7 @@ func TestOffsetsAreContiguous(t *testing.T) {
 	for i, want := range []int64{0, 3, 5} {
 		vals := [][]int64{{1, 2, 3}, {4, 5}, {6}}[i]
 		rec := intBatch(t, "x", vals...)
-		first, err := e.Append(rec)
+		first, err := appendNow(e, rec)
 		rec.Release()
 		if err != nil || first != want {
 			t.Fatalf("append %d: first=%d err=%v, want %d", i, first, err, want)
@@ -91,7 +110,7 @@ func TestOffsetsAreContiguous(t *testing.T) {
 func TestAppendCopiesItsInput(t *testing.T) {
 	e := openTest(t, Config{})
 	rec := intBatch(t, "x", 7, 8)
-	if _, err := e.Append(rec); err != nil {
+	if _, err := appendNow(e, rec); err != nil {
 		t.Fatal(err)
 	}
 	// Scribble over the producer's buffer: the engine must hold its own copy.
@@ -114,7 +133,7 @@ func TestConcurrentAppendsKeepEveryRowOnce(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
 				rec := intBatch(t, "x", int64(w*per+i))
-				first, err := e.Append(rec)
+				first, err := appendNow(e, rec)
 				rec.Release()
 				if err != nil {
 					t.Error(err)
@@ -157,7 +176,7 @@ func TestWaitersWakeOnAppend(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 	rec := intBatch(t, "x", 1)
-	e.Append(rec)
+	appendNow(e, rec)
 	rec.Release()
 	select {
 	case <-woke:
@@ -169,11 +188,11 @@ func TestWaitersWakeOnAppend(t *testing.T) {
 func TestSchemaEvolvesAndOldRowsConform(t *testing.T) {
 	e := openTest(t, Config{})
 	a := intBatch(t, "x", 1)
-	e.Append(a)
+	appendNow(e, a)
 	a.Release()
 	// A new column arrives: old rows read it as null.
 	b := intBatch(t, "y", 2)
-	if _, err := e.Append(b); err != nil {
+	if _, err := appendNow(e, b); err != nil {
 		t.Fatal(err)
 	}
 	b.Release()
@@ -197,7 +216,7 @@ func TestSchemaEvolvesAndOldRowsConform(t *testing.T) {
 func TestIncompatibleSchemaRefusedAndBucketKeepsWorking(t *testing.T) {
 	e := openTest(t, Config{})
 	a := intBatch(t, "x", 1)
-	e.Append(a)
+	appendNow(e, a)
 	a.Release()
 	sb := array.NewStringBuilder(memory.DefaultAllocator)
 	sb.Append("one")
@@ -206,14 +225,14 @@ func TestIncompatibleSchemaRefusedAndBucketKeepsWorking(t *testing.T) {
 	sc := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
 	bad := array.NewRecordBatch(sc, []arrow.Array{col}, 1)
 	col.Release()
-	_, err := e.Append(bad)
+	_, err := appendNow(e, bad)
 	bad.Release()
 	var se *schema.Error
 	if !errors.As(err, &se) || se.Field != "x" {
 		t.Fatalf("want schema error on x, got %v", err)
 	}
 	c := intBatch(t, "x", 3)
-	if first, err := e.Append(c); err != nil || first != 1 {
+	if first, err := appendNow(e, c); err != nil || first != 1 {
 		t.Fatalf("append after refusal: %d %v", first, err)
 	}
 	c.Release()
@@ -245,7 +264,7 @@ func TestClosedEngineRefuses(t *testing.T) {
 	}
 	rec := intBatch(t, "x", 1)
 	defer rec.Release()
-	if _, err := e.Append(rec); !errors.Is(err, ErrClosed) {
+	if _, err := appendNow(e, rec); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
 	if _, _, err := e.Read(0, 1, true); !errors.Is(err, ErrClosed) {

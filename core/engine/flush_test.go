@@ -29,9 +29,10 @@ func (s *slowSink) Rows() int64 {
 	return s.rows
 }
 func (s *slowSink) Schema() *arrow.Schema { return nil }
+func (s *slowSink) Watermark() uint64     { return 0 }
 func (s *slowSink) Close() error          { return nil }
 
-func (s *slowSink) Append(rec arrow.RecordBatch) error {
+func (s *slowSink) Append(rec arrow.RecordBatch, _ uint64) error {
 	if s.entered != nil {
 		s.entered <- struct{}{}
 	}
@@ -69,14 +70,14 @@ func appendInts(t *testing.T, e *Engine, vals ...int64) {
 	t.Helper()
 	rec := intBatch(t, "x", vals...)
 	defer rec.Release()
-	if _, err := e.Append(rec); err != nil {
+	if _, err := appendNow(e, rec); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestFlushMovesRowsWithoutGap(t *testing.T) {
 	sink := &slowSink{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	e := openTest(t, Config{Sink: sink, BatchSize: 1000})
+	e := openTest(t, Config{OpenSink: func() (Sink, error) { return sink, nil }, BatchSize: 1000})
 	appendInts(t, e, 1, 2, 3)
 	done := make(chan error, 1)
 	e.Flush(func(err error) { done <- err })
@@ -117,7 +118,7 @@ func TestFlushMovesRowsWithoutGap(t *testing.T) {
 
 func TestAutoFlushAtBatchSize(t *testing.T) {
 	sink := &slowSink{}
-	e := openTest(t, Config{Sink: sink, BatchSize: 4})
+	e := openTest(t, Config{OpenSink: func() (Sink, error) { return sink, nil }, BatchSize: 4})
 	appendInts(t, e, 1, 2)
 	appendInts(t, e, 3, 4)
 	deadline := time.Now().Add(5 * time.Second)
@@ -132,7 +133,7 @@ func TestAutoFlushAtBatchSize(t *testing.T) {
 func TestFailedFlushKeepsRowsBufferedAndReports(t *testing.T) {
 	sink := &slowSink{}
 	sink.fail.Store(true)
-	e := openTest(t, Config{Sink: sink, BatchSize: 1000})
+	e := openTest(t, Config{OpenSink: func() (Sink, error) { return sink, nil }, BatchSize: 1000})
 	appendInts(t, e, 1, 2)
 	done := make(chan error, 1)
 	e.Flush(func(err error) { done <- err })
@@ -156,11 +157,11 @@ func TestFailedFlushKeepsRowsBufferedAndReports(t *testing.T) {
 func TestBackpressureWhenBufferFull(t *testing.T) {
 	sink := &slowSink{gate: make(chan struct{})}
 	var spaced atomic.Int64
-	e := openTest(t, Config{Sink: sink, BatchSize: 1000, MaxBufferRows: 2, OnSpace: func() { spaced.Add(1) }})
+	e := openTest(t, Config{OpenSink: func() (Sink, error) { return sink, nil }, BatchSize: 1000, MaxBufferRows: 2, OnSpace: func() { spaced.Add(1) }})
 	appendInts(t, e, 1, 2)
 	rec := intBatch(t, "x", 3)
 	defer rec.Release()
-	if _, err := e.Append(rec); !errors.Is(err, ErrBusy) {
+	if _, err := appendNow(e, rec); !errors.Is(err, ErrBusy) {
 		t.Fatalf("want ErrBusy, got %v", err)
 	}
 	sink.gate <- struct{}{} // let the kicked flush finish
@@ -171,7 +172,7 @@ func TestBackpressureWhenBufferFull(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := e.Append(rec); err != nil {
+	if _, err := appendNow(e, rec); err != nil {
 		t.Fatalf("append after space freed: %v", err)
 	}
 	if e.Stats().Backpressure != 1 {

@@ -29,6 +29,7 @@ T = TypeVar("T")
 # Open, flush waits, disk reads and close: rare, possibly slow calls.
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="persisting")
 _POLL_CAPACITY = 256
+_READY_TOKEN = 0
 
 
 class _Registration:
@@ -85,7 +86,12 @@ class NativeBucket:
         self._tokens = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[int]] = {}
         self._on_wake: list[Callable[[], None]] = []
+        self._on_ready: list[Callable[[int], None]] = []
         self._closed = False
+        # Recovery runs in Go after open; its end arrives as completion token 0.
+        self.ready = False
+        self.ready_error: Exception | None = None
+        self._ready_waiters: list[asyncio.Future[None]] = []
         self._finalizer = weakref.finalize(self, _finalize, self._reg)
         # Poll buffers, reused: the eventfd callback runs on the loop thread only.
         self._poll_tokens = (ctypes.c_uint64 * _POLL_CAPACITY)()
@@ -126,6 +132,9 @@ class NativeBucket:
                 self.handle, self._poll_tokens, self._poll_status, self._poll_first, _POLL_CAPACITY
             )
             for i in range(n):
+                if self._poll_tokens[i] == _READY_TOKEN:
+                    self._set_ready(self._poll_status[i], self._poll_first[i])
+                    continue
                 fut = self._waiting.pop(self._poll_tokens[i], None)
                 if fut is None or fut.done():
                     continue
@@ -142,11 +151,41 @@ class NativeBucket:
         for callback in self._on_wake:
             callback()
 
+    def _set_ready(self, status: int, total: int) -> None:
+        if status < 0:
+            msg = _lib.take_string(_lib.lib().persisting_take_error(self.handle, _READY_TOKEN))
+            self.ready_error = _lib.error_for(status, msg)
+        self.ready = True
+        for callback in self._on_ready:
+            callback(total)
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def on_ready(self, callback: Callable[[int], None]) -> None:
+        """Run callback(total rows) when recovery has finished."""
+        self._on_ready.append(callback)
+
+    async def wait_ready(self) -> None:
+        """Wait for recovery; raise its error (e.g. CorruptionError) if it failed."""
+        if not self.ready:
+            fut: asyncio.Future[None] = self.loop().create_future()
+            self._ready_waiters.append(fut)
+            await fut
+        if self.ready_error is not None:
+            raise self.ready_error
+
     def new_waiter(self) -> tuple[int, asyncio.Future[int]]:
         token = next(self._tokens)
         fut = self.loop().create_future()
         self._waiting[token] = fut
         return token, fut
+
+    def forget(self, token: int) -> None:
+        fut = self._waiting.pop(token, None)
+        if fut is not None:
+            fut.cancel()
 
     # -- operations ---------------------------------------------------------
 

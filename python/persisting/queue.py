@@ -24,7 +24,7 @@ import pyarrow as pa
 from . import _lib
 from ._bridge import NativeBucket
 from ._records import MixedTypesError, RecordTypeError, check_record, to_batch, to_records
-from .errors import SchemaError
+from .errors import ClosedError, SchemaError
 
 #: Largest list ``get_stream`` yields, as Pulsing's MemoryBackend does.
 STREAM_CHUNK = 100
@@ -86,21 +86,33 @@ class LanceBackend:
         self.storage_path = os.fspath(storage_path)
         self.batch_size = batch_size
         self.options = self._take_options(options)
-        threshold = self.options["flush_threshold"] or batch_size
-        self._bucket = NativeBucket(
-            {
-                "storage_path": os.path.abspath(self.storage_path),
-                "bucket_id": bucket_id,
-                "batch_size": threshold,
-                "max_buffer_rows": self.options["max_buffer_rows"] or 0,
-            }
-        )
-        self._total: int = self._bucket.stats()["total_count"]
+        self._bucket = NativeBucket(self._native_config())
+        # Acknowledged rows; set from the recovered count when recovery ends.
+        self._total = 0
+        self._bucket.on_ready(self._recovered)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._submit_scheduled = False
         self._blocked: deque[tuple[pa.RecordBatch, _Group]] = deque()
         self._readers: list[asyncio.Future[None]] = []
         self._bucket.on_wake(self._retry_blocked)
+
+    def _native_config(self) -> dict[str, Any]:
+        return {
+            "storage_path": os.path.abspath(self.storage_path),
+            "bucket_id": self.bucket_id,
+            "batch_size": self.options["flush_threshold"] or self.batch_size,
+            "max_buffer_rows": self.options["max_buffer_rows"] or 0,
+        }
+
+    def _recovered(self, total: int) -> None:
+        self._total = max(self._total, total)
+        self._wake_readers()
+
+    async def ready(self) -> None:
+        """Wait until the bucket has recovered its dataset and log. Recovery starts
+        in the constructor and runs in Go; its failure (say a
+        :class:`~persisting.CorruptionError`) is raised here and by every later call."""
+        await self._bucket.wait_ready()
 
     def _take_options(self, given: dict[str, Any]) -> dict[str, Any]:
         known = type(self).OPTIONS
@@ -198,28 +210,45 @@ class LanceBackend:
         if self._blocked:
             self._blocked.append((batch, futs))
             return
+        token, committed = self._bucket.new_waiter()
         try:
-            status, first = self._bucket.append(batch)
-        except SchemaError as exc:
-            if len(futs) == 1:
-                _fail(futs, exc)
-                return
-            # Several puts shared the batch: retry one by one so only the
-            # offenders fail.
-            for i, fut in enumerate(futs):
-                self._send(batch.slice(i, 1), [fut])
-            return
+            status, first = self._bucket.append(batch, token)
         except Exception as exc:
-            _fail(futs, exc)
+            self._bucket.forget(token)
+            self._failed(batch, futs, exc)
             return
+        if status == _lib.PENDING:
+            committed.add_done_callback(lambda done: self._committed(batch, futs, done))
+            return
+        self._bucket.forget(token)
         if status == _lib.BUSY:
             self._blocked.append((batch, futs))
             return
+        self._stored(batch, futs, first)
+
+    def _committed(self, batch: pa.RecordBatch, futs: _Group, done: asyncio.Future[int]) -> None:
+        if done.cancelled():
+            _fail(futs, ClosedError("persisting: the backend was closed"))
+        elif (exc := done.exception()) is not None:
+            self._failed(batch, futs, exc)
+        else:
+            self._stored(batch, futs, done.result())
+
+    def _stored(self, batch: pa.RecordBatch, futs: _Group, first: int) -> None:
         self._total = max(self._total, first + batch.num_rows)
         for fut in futs:
             if not fut.done():
                 fut.set_result(None)
         self._wake_readers()
+
+    def _failed(self, batch: pa.RecordBatch, futs: _Group, exc: BaseException) -> None:
+        if isinstance(exc, SchemaError) and len(futs) > 1:
+            # Several puts shared the batch: retry one by one so only the
+            # offenders fail.
+            for i, fut in enumerate(futs):
+                self._send(batch.slice(i, 1), [fut])
+            return
+        _fail(futs, exc)
 
     def _retry_blocked(self) -> None:
         while self._blocked:
@@ -245,6 +274,8 @@ class LanceBackend:
         or for ``limit <= 0``. Each call returns fresh dicts."""
         if offset < 0:
             raise ValueError(f"persisting: offset must be >= 0, got {offset}")
+        if not self._bucket.ready:
+            await self._bucket.wait_ready()
         if limit <= 0 or offset >= self._total:
             return []
         return await self._read(offset, limit)
@@ -269,6 +300,8 @@ class LanceBackend:
         """
         if offset < 0:
             raise ValueError(f"persisting: offset must be >= 0, got {offset}")
+        if not self._bucket.ready:
+            await self._bucket.wait_ready()
         cursor, remaining = offset, limit
         while remaining > 0:
             if cursor >= self._total:
@@ -297,10 +330,12 @@ class LanceBackend:
         """Persist every record whose put has returned."""
         if self._pending:
             self._submit_pending()
+        await self._bucket.wait_ready()
         await self._bucket.flush()
 
     async def stats(self) -> dict[str, Any]:
         """Per-bucket statistics; Pulsing returns this dict unchanged."""
+        await self._bucket.wait_ready()
         native = self._bucket.stats()
         return {
             "bucket_id": self.bucket_id,
@@ -315,6 +350,9 @@ class LanceBackend:
             "flush_errors": native["flush_errors"],
             "schema_changes": native["schema_changes"],
             "backpressure": native["backpressure"],
+            "dataset_path": native["dataset_path"],
+            "dataset_version": native["dataset_version"],
+            "last_flush_seconds": native["last_flush_seconds"],
             "options": dict(self.options),
         }
 
@@ -348,9 +386,21 @@ class PersistingBackend(LanceBackend):
         "enable_wal": False,
         "wal_sync_interval": 1.0,
         "max_wal_size": 100 * 1024 * 1024,
+        "wal_truncate_corrupt": False,
         "compression": None,
         "enable_metrics": False,
     }
+
+    def _native_config(self) -> dict[str, Any]:
+        config = super()._native_config()
+        config.update(
+            enable_wal=bool(self.options["enable_wal"]),
+            wal_sync_interval=float(self.options["wal_sync_interval"]),
+            max_wal_size=self.options["max_wal_size"],
+            wal_truncate_corrupt=bool(self.options["wal_truncate_corrupt"]),
+            compression=self.options["compression"] or "none",
+        )
+        return config
 
     def _validate(self, options: dict[str, Any]) -> None:
         super()._validate(options)
@@ -371,8 +421,24 @@ class PersistingBackend(LanceBackend):
 
     async def stats(self) -> dict[str, Any]:
         result = await super().stats()
-        result["wal_enabled"] = False
-        result["wal_size"] = 0
+        native = self._bucket.stats()
+        for key in (
+            "wal_enabled",
+            "wal_size",
+            "wal_segments",
+            "wal_syncs",
+            "wal_groups",
+            "wal_records",
+            "recovered_frames",
+            "recovered_rows",
+            "truncated_bytes",
+            "dropped_frames",
+        ):
+            result[key] = native[key]
+        if native.get("wal_error"):
+            result["wal_error"] = native["wal_error"]
+        if native.get("truncated_file"):
+            result["truncated_file"] = native["truncated_file"]
         result["compression"] = self.options["compression"] or "none"
         return result
 

@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"github.com/persisting/persisting/core/wal"
+)
+
+// queued is an append waiting for the commit goroutine.
+type queued struct {
+	rec  arrow.RecordBatch // owned copy, in the schema it was written with
+	seq  uint64            // WAL sequence number of its first row
+	done func(first int64, err error)
+}
+
+func (e *Engine) kickCommit() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		select {
+		case e.commitKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// commitLoop is the only user of the WAL after recovery. Each round takes
+// every queued append (a group), writes one frame per append, fsyncs once
+// when the sync interval is 0, then makes the rows visible and completes
+// them in queue order. Group commit falls out of this: appends that arrive
+// while a round fsyncs form the next group.
+func (e *Engine) commitLoop() {
+	defer close(e.commitDone)
+	var tick <-chan time.Time
+	if e.log != nil && e.cfg.WAL.SyncInterval > 0 {
+		t := time.NewTicker(e.cfg.WAL.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	dirty := false
+	for {
+		select {
+		case _, ok := <-e.commitKick:
+			if !ok {
+				e.shutdownLog()
+				return
+			}
+		case <-tick:
+			if dirty {
+				e.syncLog()
+				dirty = false
+			}
+			continue
+		}
+		if e.commitQueue() && e.log != nil && e.cfg.WAL.SyncInterval > 0 {
+			dirty = true
+		}
+		e.releaseLog()
+	}
+}
+
+// drainQueue commits everything queued now; Close uses it before its final
+// flush so that acknowledged rows are in the buffer.
+func (e *Engine) drainQueue() {
+	done := make(chan struct{})
+	e.mu.Lock()
+	if len(e.queue) == 0 || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	last := e.queue[len(e.queue)-1].done
+	e.queue[len(e.queue)-1].done = func(first int64, err error) {
+		last(first, err)
+		close(done)
+	}
+	e.mu.Unlock()
+	e.kickCommit()
+	<-done
+}
+
+// commitQueue commits one group; it reports whether it wrote to the log.
+//
+// Schemas are unified here, in queue order and before logging, so that a
+// logged frame is always one the table accepted: replay unifies the same
+// frames in the same order and reaches the same table. Sequence numbers are
+// handed out here too, to accepted appends only, so they stay contiguous.
+func (e *Engine) commitQueue() bool {
+	e.mu.Lock()
+	group := e.queue
+	e.queue = nil
+	e.queued = 0
+	if len(group) == 0 {
+		e.mu.Unlock()
+		return false
+	}
+	firsts := make([]int64, len(group))
+	errs := make([]error, len(group))
+	var accepted []queued
+	for i := range group {
+		q := &group[i]
+		if errs[i] = e.writable(); errs[i] == nil {
+			errs[i] = e.evolve(q.rec.Schema())
+		}
+		if errs[i] == nil {
+			q.seq = e.nextSeq
+			e.nextSeq += uint64(q.rec.NumRows())
+			accepted = append(accepted, *q)
+		}
+	}
+	e.mu.Unlock()
+
+	var err error
+	if e.log != nil && len(accepted) > 0 {
+		err = e.logGroup(accepted)
+	}
+
+	e.mu.Lock()
+	if err != nil && e.walErr == nil {
+		e.walErr = err
+	}
+	for i, q := range group {
+		if errs[i] != nil {
+			continue
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		firsts[i], errs[i] = e.addToBuffer(q.rec)
+	}
+	e.mu.Unlock()
+	for i, q := range group {
+		q.rec.Release()
+		q.done(firsts[i], errs[i])
+	}
+	return err == nil && e.log != nil && len(accepted) > 0
+}
+
+// logGroup writes one frame per append and fsyncs when asked to. A failure
+// poisons the bucket for writes: an fsync is never retried.
+func (e *Engine) logGroup(group []queued) error {
+	var rows int64
+	for _, q := range group {
+		payload, err := encodeFrame(q.rec, e.cfg.WAL.Compression)
+		if err != nil {
+			return fmt.Errorf("%w: encode frame: %v", ErrWAL, err)
+		}
+		frame := wal.Frame{FirstOffset: q.seq, Rows: uint32(q.rec.NumRows()), Payload: payload}
+		if _, err := e.log.Append(frame); err != nil {
+			return fmt.Errorf("persisting: bucket %s: %w: %v", e.cfg.Dir, ErrWAL, err)
+		}
+		rows += q.rec.NumRows()
+	}
+	if e.cfg.WAL.SyncInterval == 0 {
+		if err := e.syncLog(); err != nil {
+			return err
+		}
+	}
+	e.mu.Lock()
+	e.stats.WALGroups++
+	e.stats.WALRecords += rows
+	e.mu.Unlock()
+	if e.cfg.WAL.MaxSize > 0 && e.log.Size() > e.cfg.WAL.MaxSize {
+		e.kickFlush()
+	}
+	return nil
+}
+
+func (e *Engine) syncLog() error {
+	err := e.log.Sync()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		werr := fmt.Errorf("persisting: bucket %s: %w: %v", e.cfg.Dir, ErrWAL, err)
+		if e.walErr == nil {
+			e.walErr = werr
+		}
+		return werr
+	}
+	e.stats.WALSyncs++
+	return nil
+}
+
+// releaseLog drops segments whose rows are all in the sink.
+func (e *Engine) releaseLog() {
+	if e.log == nil {
+		return
+	}
+	e.mu.Lock()
+	wm := e.seqBase
+	e.mu.Unlock()
+	if wm <= e.released {
+		return
+	}
+	if err := e.log.ReleaseBefore(wm); err == nil {
+		e.released = wm
+	}
+}
+
+// shutdownLog fails what is still queued and closes the log (which syncs).
+func (e *Engine) shutdownLog() {
+	e.mu.Lock()
+	group := e.queue
+	e.queue = nil
+	e.mu.Unlock()
+	for _, q := range group {
+		q.rec.Release()
+		q.done(0, ErrClosed)
+	}
+	if e.log != nil {
+		e.releaseLog()
+		e.log.Close()
+	}
+}
+
+// encodeFrame serializes a batch, with its own schema, as an Arrow IPC
+// stream; replay then needs nothing but the frame.
+func encodeFrame(rec arrow.RecordBatch, codec string) ([]byte, error) {
+	var buf bytes.Buffer
+	opts := []ipc.Option{ipc.WithSchema(rec.Schema())}
+	switch codec {
+	case "zstd":
+		opts = append(opts, ipc.WithZstd())
+	case "lz4":
+		opts = append(opts, ipc.WithLZ4())
+	}
+	w := ipc.NewWriter(&buf, opts...)
+	if err := w.Write(rec); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeFrame(payload []byte) (arrow.RecordBatch, error) {
+	r, err := ipc.NewReader(bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	if !r.Next() {
+		if err := r.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("frame holds no batch")
+	}
+	rec := r.RecordBatch()
+	rec.Retain()
+	return rec, nil
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/persisting/persisting/core/lance"
+)
+
+// WatermarkKey is the manifest config key holding the WAL sequence number up
+// to which rows are in the dataset. It is committed in the same manifest as
+// the fragment holding those rows.
+const WatermarkKey = "persisting.wal_watermark"
+
+// DatasetName is the Lance dataset inside a bucket directory.
+const DatasetName = "data.lance"
+
+// LanceSink persists flushed rows as one fragment and one version per flush.
+type LanceSink struct {
+	path string
+	opts lance.Options
+
+	mu sync.Mutex
+	ds *lance.Dataset // nil until the first flush creates the dataset
+}
+
+// OpenLanceSink opens {dir}/data.lance, which may not exist yet.
+func OpenLanceSink(dir string, opts lance.Options) (*LanceSink, error) {
+	s := &LanceSink{path: filepath.Join(dir, DatasetName), opts: opts}
+	ds, err := lance.Open(s.path, opts)
+	switch {
+	case err == nil:
+		s.ds = ds
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *LanceSink) current() *lance.Dataset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds
+}
+
+// Path is the dataset directory.
+func (s *LanceSink) Path() string { return s.path }
+
+// Version is the dataset version, 0 before the first flush.
+func (s *LanceSink) Version() uint64 {
+	if ds := s.current(); ds != nil {
+		return ds.Version()
+	}
+	return 0
+}
+
+func (s *LanceSink) Rows() int64 {
+	if ds := s.current(); ds != nil {
+		return ds.CountRows()
+	}
+	return 0
+}
+
+func (s *LanceSink) Schema() *arrow.Schema {
+	if ds := s.current(); ds != nil {
+		return ds.Schema()
+	}
+	return nil
+}
+
+func (s *LanceSink) Watermark() uint64 {
+	ds := s.current()
+	if ds == nil {
+		return 0
+	}
+	v, ok := ds.Config()[WatermarkKey]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
+	ds, err := lance.Append(s.path, rec, map[string]string{WatermarkKey: strconv.FormatUint(watermark, 10)}, s.opts)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ds = ds
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *LanceSink) Read(offset, limit int64) ([]arrow.RecordBatch, error) {
+	ds := s.current()
+	if ds == nil {
+		return nil, fmt.Errorf("read rows %d..%d: the dataset %s does not exist", offset, offset+limit, s.path)
+	}
+	return ds.ReadRange(offset, limit)
+}
+
+func (s *LanceSink) Close() error { return nil }

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/persisting/persisting/core/vfs"
+	"github.com/persisting/persisting/core/wal"
+)
+
+// recover opens the sink, reads its watermark, opens the WAL (repairing a
+// torn tail) and replays every frame past the watermark into the buffer. It
+// runs before the commit and flush goroutines start, so it owns the engine.
+func (e *Engine) recover() error {
+	if e.cfg.OpenSink != nil {
+		sink, err := e.cfg.OpenSink()
+		if err != nil {
+			return fmt.Errorf("persisting: bucket %s: open dataset: %w", e.cfg.Dir, err)
+		}
+		e.mu.Lock()
+		e.sink = sink
+		e.buf.base = sink.Rows()
+		e.table = sink.Schema()
+		e.seqBase = sink.Watermark()
+		e.nextSeq = e.seqBase
+		e.released = 0
+		e.mu.Unlock()
+	}
+	if e.cfg.WAL == nil {
+		return nil
+	}
+	log, info, err := wal.Open(wal.Options{
+		FS:              vfs.Default,
+		Dir:             filepath.Join(e.cfg.Dir, "wal"),
+		SegmentSize:     e.cfg.WAL.SegmentSize,
+		TruncateCorrupt: e.cfg.WAL.TruncateCorrupt,
+	})
+	if err != nil {
+		var ce *wal.CorruptionError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("persisting: bucket %s: %w: %v; nothing was changed on disk — to cut the log at that frame and lose what follows it, open with wal_truncate_corrupt=True",
+				e.cfg.Dir, ErrCorrupt, err)
+		}
+		return fmt.Errorf("persisting: bucket %s: %w: open: %v", e.cfg.Dir, ErrWAL, err)
+	}
+	e.log = log
+	e.mu.Lock()
+	e.stats.TruncatedBytes = info.TruncatedBytes
+	e.stats.TruncatedFile = info.TruncatedFile
+	e.stats.DroppedFrames = info.DroppedFrames
+	e.mu.Unlock()
+
+	watermark := e.seqBase
+	err = log.Replay(watermark, func(f wal.Frame) error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if f.FirstOffset > e.nextSeq {
+			return fmt.Errorf("%w: the log has no rows %d..%d that the dataset (watermark %d) does not hold either",
+				ErrCorrupt, e.nextSeq, f.FirstOffset-1, watermark)
+		}
+		rec, err := decodeFrame(f.Payload)
+		if err != nil {
+			return fmt.Errorf("%w: frame at row %d: %v", ErrCorrupt, f.FirstOffset, err)
+		}
+		defer rec.Release()
+		if skip := int64(e.nextSeq - f.FirstOffset); skip > 0 {
+			sliced := rec.NewSlice(skip, rec.NumRows())
+			defer sliced.Release()
+			rec = sliced
+		}
+		if err := e.evolve(rec.Schema()); err != nil {
+			return err
+		}
+		if _, err := e.addToBuffer(rec); err != nil {
+			return err
+		}
+		e.nextSeq += uint64(rec.NumRows())
+		e.stats.RecoveredFrames++
+		e.stats.RecoveredRows += rec.NumRows()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("persisting: bucket %s: replay write-ahead log: %w", e.cfg.Dir, err)
+	}
+	if next, ok := log.NextOffset(); ok && next > e.nextSeq {
+		// Frames below the watermark that were flushed but not yet released.
+		e.nextSeq = next
+	}
+	if e.buf.rows > 0 {
+		// Persist what was recovered, whatever the batch size.
+		e.waiters = append(e.waiters, flushWaiter{target: e.buf.end(), done: func(error) {}})
+		e.kickFlush()
+	}
+	return nil
+}
