@@ -1,0 +1,37 @@
+package lance
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnsupported is wrapped by every error that refuses something this
+// package deliberately does not implement (file format 2.1, unknown feature
+// flags, encodings Lance 2.0 does not write for us, ...). Refusing is always
+// preferred to misreading.
+var ErrUnsupported = errors.New("lance: unsupported")
+
+// ErrSchemaMismatch is wrapped when an appended record cannot be stored under
+// the dataset's schema (a changed column type other than null -> T, a missing
+// non-nullable column, ...).
+var ErrSchemaMismatch = errors.New("lance: schema mismatch")
+
+// errCommitExists is returned by commit when the manifest of the version it
+// tried to create already exists: another writer won that version.
+var errCommitExists = errors.New("lance: version already committed")
+
+// ConflictError reports a concurrent commit that an Append cannot be rebased
+// on (§13.2): an overwrite, restore, schema change, an unknown operation, a
+// config change to the same keys, or a version without a transaction.
+type ConflictError struct {
+	Path        string
+	ReadVersion uint64 // the version our append was built from
+	Version     uint64 // the concurrent version that conflicts
+	Operation   string // its operation, e.g. "overwrite"
+	Reason      string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("lance: %s: commit conflict: version %d (%s) cannot be rebased on from version %d: %s",
+		e.Path, e.Version, e.Operation, e.ReadVersion, e.Reason)
+}
