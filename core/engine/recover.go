@@ -27,14 +27,21 @@ func (e *Engine) recover() error {
 		e.released = 0
 		e.mu.Unlock()
 	}
-	if e.cfg.WAL == nil {
-		return nil
+	walDir := filepath.Join(e.cfg.Dir, "wal")
+	walCfg := e.cfg.WAL
+	if walCfg == nil {
+		// The WAL is off now, but a log left by an earlier open may hold
+		// acknowledged rows: replay it, persist them, then drop it.
+		if !hasSegments(walDir) {
+			return nil
+		}
+		walCfg = &WALConfig{}
 	}
 	log, info, err := wal.Open(wal.Options{
 		FS:              vfs.Default,
-		Dir:             filepath.Join(e.cfg.Dir, "wal"),
-		SegmentSize:     e.cfg.WAL.SegmentSize,
-		TruncateCorrupt: e.cfg.WAL.TruncateCorrupt,
+		Dir:             walDir,
+		SegmentSize:     walCfg.SegmentSize,
+		TruncateCorrupt: walCfg.TruncateCorrupt,
 	})
 	if err != nil {
 		var ce *wal.CorruptionError
@@ -87,10 +94,48 @@ func (e *Engine) recover() error {
 		// Frames below the watermark that were flushed but not yet released.
 		e.nextSeq = next
 	}
+	if e.cfg.WAL == nil {
+		return e.retireLog()
+	}
 	if e.buf.rows > 0 {
 		// Persist what was recovered, whatever the batch size.
 		e.waiters = append(e.waiters, flushWaiter{target: e.buf.end(), done: func(error) {}})
 		e.kickFlush()
 	}
 	return nil
+}
+
+// retireLog persists the rows replayed from a log the configuration no
+// longer wants, then deletes the log. Without a sink the rows cannot be
+// made durable elsewhere, so the log stays.
+func (e *Engine) retireLog() error {
+	log := e.log
+	e.log = nil
+	if e.sink == nil {
+		return log.Close()
+	}
+	if e.buf.rows > 0 {
+		recs, n := e.buf.front(e.buf.rows)
+		watermark := e.seqBase + uint64(n)
+		err := e.writeSink(recs, watermark)
+		for _, r := range recs {
+			r.Release()
+		}
+		if err != nil {
+			log.Close()
+			return err
+		}
+		e.buf.dropFront(n)
+		e.seqBase = watermark
+	}
+	if err := log.ReleaseBefore(e.nextSeq); err != nil {
+		log.Close()
+		return fmt.Errorf("persisting: bucket %s: drop the write-ahead log: %w", e.cfg.Dir, err)
+	}
+	return log.Close()
+}
+
+func hasSegments(dir string) bool {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.wal"))
+	return len(matches) > 0
 }
