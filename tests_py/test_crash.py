@@ -4,13 +4,12 @@ acknowledged record is there exactly once, in order (bridge-and-durability.md §
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import signal
-import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,24 +21,33 @@ CHILD = str(Path(__file__).with_name("crash_child.py"))
 CYCLES = int(os.environ.get("PERSISTING_CRASH_CYCLES", "30"))
 
 
-def run_child_until_killed(
+async def run_child_until_killed(
     path: str, start: int, producers: int, options: dict, kill_after: float
 ) -> list[str]:
     """Start the writer, SIGKILL it kill_after seconds after it is ready, return its lines."""
-    proc = subprocess.Popen(
-        [sys.executable, CHILD, path, str(start), str(producers), json.dumps(options)],
-        stdout=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        CHILD,
+        path,
+        str(start),
+        str(producers),
+        json.dumps(options),
+        stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.strip() == "READY", first
-    time.sleep(kill_after)
+    first = await proc.stdout.readline()
+    assert first.strip() == b"READY", first
+    await asyncio.sleep(kill_after)
     proc.send_signal(signal.SIGKILL)
-    rest = proc.stdout.read()
-    proc.wait()
+    rest = (await proc.stdout.read()).decode()
+    await proc.wait()
     # A line cut by the kill was never completely reported: ignore it.
     return [line for line in rest.split("\n") if line.count(" ") == 2]
+
+
+async def run_script(script: str) -> int:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
+    return await proc.wait()
 
 
 def parse(lines: list[str]) -> tuple[dict[int, set[int]], dict[int, set[int]]]:
@@ -68,7 +76,9 @@ async def test_sigkill_loses_no_acknowledged_record_and_duplicates_none(tmp_path
     all_started: dict[int, set[int]] = defaultdict(set)
     all_acked: dict[int, set[int]] = defaultdict(set)
     for cycle in range(CYCLES):
-        lines = run_child_until_killed(path, cycle * 1_000_000, 3, options, rng.uniform(0.05, 0.6))
+        lines = await run_child_until_killed(
+            path, cycle * 1_000_000, 3, options, rng.uniform(0.05, 0.6)
+        )
         started, acked = parse(lines)
         for p in started:
             all_started[p] |= started[p]
@@ -95,7 +105,7 @@ async def test_sigkill_loses_no_acknowledged_record_and_duplicates_none(tmp_path
 async def test_sync_every_put_means_on_disk_when_acknowledged(tmp_path):
     path = str(tmp_path / "bucket_0")
     options = {"enable_wal": True, "wal_sync_interval": 0, "batch_size": 10**6}
-    lines = run_child_until_killed(path, 0, 1, options, 0.5)
+    lines = await run_child_until_killed(path, 0, 1, options, 0.5)
     _, acked = parse(lines)
     assert acked[0], "nothing was acknowledged"
     rows = await read_all(path)
@@ -116,8 +126,7 @@ async def main():
     os.kill(os.getpid(), signal.SIGKILL)
 asyncio.run(main())
 """
-    proc = subprocess.run([sys.executable, "-c", script], check=False)
-    assert proc.returncode == -signal.SIGKILL
+    assert await run_script(script) == -signal.SIGKILL
     rows = await read_all(path, enable_wal=False)
     assert [r["n"] for r in rows] == list(range(10))
 
@@ -138,8 +147,7 @@ async def main():
     os.kill(os.getpid(), signal.SIGKILL)
 asyncio.run(main())
 """
-    proc = subprocess.run([sys.executable, "-c", script], check=False)
-    assert proc.returncode == -signal.SIGKILL
+    assert await run_script(script) == -signal.SIGKILL
     rows = await read_all(path)
     assert [r["n"] for r in rows] == list(range(15))
 
@@ -147,7 +155,7 @@ asyncio.run(main())
 async def test_log_left_by_a_wal_open_is_replayed_when_reopened_without_wal(tmp_path):
     path = str(tmp_path / "bucket_0")
     options = {"enable_wal": True, "wal_sync_interval": 0, "batch_size": 10**6}
-    _, acked = parse(run_child_until_killed(path, 0, 1, options, 0.3))
+    _, acked = parse(await run_child_until_killed(path, 0, 1, options, 0.3))
     assert acked[0]
     rows = await read_all(path, enable_wal=False)
     assert {r["n"] for r in rows} >= acked[0]
