@@ -70,8 +70,11 @@ func readRows(t *testing.T, d *lance.Dataset, offset, limit int64) []map[string]
 func TestPylanceMixedDataset(t *testing.T) {
 	dir := copyFixture(t, "mixed")
 	var want struct {
-		Versions []struct{ Version uint64; Rows int64 }
-		Rows     []map[string]any
+		Versions []struct {
+			Version uint64
+			Rows    int64
+		}
+		Rows []map[string]any
 	}
 	b, err := os.ReadFile(filepath.Join("testdata", "pylance", "mixed.json"))
 	if err != nil {

@@ -1,0 +1,46 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+func benchRecord(rows int) arrow.RecordBatch {
+	mem := memory.DefaultAllocator
+	ib := array.NewInt64Builder(mem)
+	sb := array.NewStringBuilder(mem)
+	fb := array.NewFloat64Builder(mem)
+	for i := 0; i < rows; i++ {
+		ib.Append(int64(i))
+		sb.Append("user-123")
+		fb.Append(float64(i) / 4)
+	}
+	cols := []arrow.Array{ib.NewArray(), sb.NewArray(), fb.NewArray()}
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "user", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "amount", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}, nil)
+	return array.NewRecordBatch(sc, cols, int64(rows))
+}
+
+// BenchmarkAppendOneRow is the Go share of one put() without WAL.
+func BenchmarkAppendOneRow(b *testing.B) {
+	e, err := Open(Config{Dir: b.TempDir(), BatchSize: 1 << 40, MaxBufferRows: 1 << 40})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	<-e.Ready()
+	rec := benchRecord(1)
+	defer rec.Release()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := e.Append(rec, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
