@@ -97,7 +97,7 @@ func openBucket(cfgJSON string) (*bucket, error) {
 	b.eng = eng
 	go func() {
 		<-eng.Ready()
-		b.complete(readyToken, eng.TotalCount(), eng.ReadyErr())
+		b.complete(readyToken, eng.Recovered(), eng.ReadyErr())
 	}()
 	return b, nil
 }

@@ -62,6 +62,8 @@ func statusOf(err error) int32 {
 	switch {
 	case err == nil:
 		return stOK
+	case errors.Is(err, errPoisoned):
+		return stPoisoned
 	case errors.As(err, &se):
 		return stSchema
 	case errors.Is(err, engine.ErrBusy):
@@ -81,6 +83,9 @@ func statusOf(err error) int32 {
 	}
 	return stError
 }
+
+// errPoisoned marks every error reported after a panic.
+var errPoisoned = errors.New("library poisoned")
 
 var (
 	poisoned atomic.Pointer[string]
@@ -114,10 +119,17 @@ func fail(errOut **C.char, err error) C.int32_t {
 	return C.int32_t(statusOf(err))
 }
 
+func poisonErr() error {
+	if p := poisoned.Load(); p != nil {
+		return fmt.Errorf("%w: %s", errPoisoned, *p)
+	}
+	return nil
+}
+
 // lookup checks the poison flag and the handle.
 func lookup(h C.uintptr_t) (*bucket, error) {
-	if p := poisoned.Load(); p != nil {
-		return nil, errors.New(*p)
+	if err := poisonErr(); err != nil {
+		return nil, err
 	}
 	v, ok := live.Load(cgo.Handle(h))
 	if !ok {
@@ -129,8 +141,11 @@ func lookup(h C.uintptr_t) (*bucket, error) {
 //export persisting_open
 func persisting_open(cfg *C.char, out *C.uintptr_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
-	if p := poisoned.Load(); p != nil {
-		return fail(errOut, errors.New(*p))
+	if err := poisonErr(); err != nil {
+		return fail(errOut, err)
+	}
+	if cfg == nil || out == nil {
+		return fail(errOut, fmt.Errorf("%w: NULL config or out-pointer", engine.ErrInvalid))
 	}
 	b, err := openBucket(C.GoString(cfg))
 	if err != nil {
@@ -162,8 +177,14 @@ func persisting_event_fd(h C.uintptr_t) (rc C.int32_t) {
 //export persisting_append
 func persisting_append(h C.uintptr_t, arr, sch unsafe.Pointer, token C.uint64_t, first *C.int64_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
+	if arr == nil || sch == nil || first == nil {
+		return fail(errOut, fmt.Errorf("%w: NULL batch, schema or out-pointer", engine.ErrInvalid))
+	}
 	carr, csch := cdata.ArrayFromPtr(uintptr(arr)), cdata.SchemaFromPtr(uintptr(sch))
 	b, err := lookup(h)
+	if err == nil && token == readyToken {
+		err = fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid)
+	}
 	if err != nil {
 		cdata.ReleaseCArrowArray(carr)
 		cdata.ReleaseCArrowSchema(csch)
@@ -197,6 +218,9 @@ func persisting_poll(h C.uintptr_t, tokens *C.uint64_t, status *C.int32_t, first
 	if err != nil {
 		return C.int32_t(statusOf(err))
 	}
+	if capacity < 0 || (capacity > 0 && (tokens == nil || status == nil || first == nil)) {
+		return stInvalid
+	}
 	n := int(capacity)
 	return C.int32_t(b.poll(
 		unsafe.Slice((*uint64)(unsafe.Pointer(tokens)), n),
@@ -229,6 +253,9 @@ func persisting_take_error(h C.uintptr_t, token C.uint64_t) (msg *C.char) {
 //export persisting_read
 func persisting_read(h C.uintptr_t, offset, limit C.int64_t, nonblock C.int32_t, out unsafe.Pointer, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
+	if out == nil {
+		return fail(errOut, fmt.Errorf("%w: NULL stream out-pointer", engine.ErrInvalid))
+	}
 	b, err := lookup(h)
 	if err != nil {
 		return fail(errOut, err)
@@ -237,6 +264,12 @@ func persisting_read(h C.uintptr_t, offset, limit C.int64_t, nonblock C.int32_t,
 	if err != nil {
 		return fail(errOut, err)
 	}
+	return exportStream(recs, sc, out, errOut)
+}
+
+// exportStream copies recs (which it releases) into C memory and exports
+// them as an ArrowArrayStream.
+func exportStream(recs []arrow.RecordBatch, sc *arrow.Schema, out unsafe.Pointer, errOut **C.char) C.int32_t {
 	if sc == nil {
 		sc = arrow.NewSchema(nil, nil)
 	}
@@ -290,6 +323,9 @@ func persisting_flush(h C.uintptr_t, token C.uint64_t, errOut **C.char) (rc C.in
 	if err != nil {
 		return fail(errOut, err)
 	}
+	if token == readyToken {
+		return fail(errOut, fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid))
+	}
 	tok := uint64(token)
 	b.eng.Flush(func(err error) { b.complete(tok, 0, err) })
 	return stPending
@@ -318,6 +354,9 @@ func persisting_stats(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_
 	js, err := json.Marshal(st)
 	if err != nil {
 		return fail(errOut, err)
+	}
+	if out == nil {
+		return fail(errOut, fmt.Errorf("%w: NULL out-pointer", engine.ErrInvalid))
 	}
 	*out = C.CString(string(js))
 	return stOK

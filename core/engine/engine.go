@@ -18,6 +18,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -120,8 +121,9 @@ type Engine struct {
 	sink Sink     // set by recovery before ready closes
 	log  *wal.Log // nil without WAL; used only by the commit goroutine after ready
 
-	ready    chan struct{}
-	readyErr error // set before ready closes
+	ready     chan struct{}
+	readyErr  error // set before ready closes
+	recovered int64 // set before ready closes
 
 	mu       sync.Mutex
 	closed   bool
@@ -198,8 +200,13 @@ func (e *Engine) Ready() <-chan struct{} { return e.ready }
 // whose recovery failed refuses everything but Close.
 func (e *Engine) ReadyErr() error { return e.readyErr }
 
+// Recovered is the row count recovery found (dataset plus replayed log),
+// valid after Ready is closed; appends made since are not in it.
+func (e *Engine) Recovered() int64 { return e.recovered }
+
 func (e *Engine) run() {
 	e.readyErr = e.recover()
+	e.recovered = e.buf.end() // before ready closes: no append is visible yet
 	close(e.ready)
 	go e.flushLoop()
 	e.commitLoop()
@@ -351,10 +358,13 @@ func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, 
 	if e.readyErr != nil {
 		return nil, nil, e.readyErr
 	}
-	if offset < 0 || limit <= 0 {
+	if offset < 0 {
+		return nil, nil, fmt.Errorf("%w: offset %d is negative", ErrInvalid, offset)
+	}
+	if limit <= 0 {
 		return nil, nil, nil
 	}
-	end := offset + limit
+	end := offset + min(limit, math.MaxInt64-offset)
 	var out []arrow.RecordBatch
 	release := func() {
 		for _, r := range out {

@@ -218,6 +218,16 @@ class NativeBucket:
             return None
         return pa.RecordBatchReader._import_from_c(ctypes.addressof(stream)).read_all()
 
+    def read_version(self, version: int, offset: int, limit: int) -> pa.Table:
+        """Rows of an old dataset version (blocking: reads the disk)."""
+        stream = (ctypes.c_byte * _lib.ARROW_STREAM_SIZE)()
+        err = ctypes.c_char_p()
+        rc = _lib.lib().persisting_read_version(
+            self.handle, version, offset, limit, ctypes.addressof(stream), ctypes.byref(err)
+        )
+        _lib.check(rc, err)
+        return pa.RecordBatchReader._import_from_c(ctypes.addressof(stream)).read_all()
+
     async def flush(self) -> None:
         token, fut = self.new_waiter()
         err = ctypes.c_char_p()

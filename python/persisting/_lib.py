@@ -103,6 +103,8 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_read": ([up, i64, i64, i32, vp, _c_char_pp], i32),
         "persisting_flush": ([up, u64, _c_char_pp], i32),
         "persisting_stats": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_versions": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_read_version": ([up, u64, i64, i64, vp, _c_char_pp], i32),
         "persisting_close": ([up, _c_char_pp], i32),
         "persisting_free": ([vp], None),
     }
@@ -151,9 +153,19 @@ def close_bucket(handle: int) -> None:
     check(lib().persisting_close(handle, ctypes.byref(err)), err)
 
 
-def stats(handle: int) -> dict[str, Any]:
+def _json_call(name: str, handle: int) -> Any:
     out = ctypes.c_char_p()
     err = ctypes.c_char_p()
-    check(lib().persisting_stats(handle, ctypes.byref(out), ctypes.byref(err)), err)
-    result: dict[str, Any] = json.loads(take(out))
+    check(getattr(lib(), name)(handle, ctypes.byref(out), ctypes.byref(err)), err)
+    return json.loads(take(out))
+
+
+def stats(handle: int) -> dict[str, Any]:
+    result: dict[str, Any] = _json_call("persisting_stats", handle)
+    return result
+
+
+def versions(handle: int) -> list[dict[str, Any]]:
+    """Dataset versions, oldest first (reads the disk)."""
+    result: list[dict[str, Any]] = _json_call("persisting_versions", handle)
     return result

@@ -17,6 +17,7 @@ import os
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -323,6 +324,37 @@ class LanceBackend:
             yield rows
             cursor += len(rows)
             remaining -= len(rows)
+
+    # -- versions -----------------------------------------------------------
+
+    async def versions(self) -> list[dict[str, Any]]:
+        """The dataset's versions, oldest first: ``{"version", "timestamp", "rows"}``
+        (timestamp a timezone-aware datetime, rows the live rows of that version).
+        One version is created per flush; ``[]`` before the first flush."""
+        await self._bucket.wait_ready()
+        raw = await self._bucket.run_blocking(_lib.versions, self._bucket.handle)
+        return [
+            {
+                "version": v["version"],
+                "timestamp": datetime.fromtimestamp(v["timestamp_us"] / 1e6, tz=timezone.utc),
+                "rows": v["rows"],
+            }
+            for v in raw
+        ]
+
+    async def get_version(
+        self, version: int, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Time travel: up to ``limit`` records from ``offset`` of the bucket as it
+        was persisted at ``version``, in that version's schema. The live bucket is
+        not disturbed; buffered records are not part of any version."""
+        if offset < 0:
+            raise ValueError(f"persisting: offset must be >= 0, got {offset}")
+        await self._bucket.wait_ready()
+        if limit <= 0:
+            return []
+        table = await self._bucket.run_blocking(self._bucket.read_version, version, offset, limit)
+        return to_records(table)
 
     # -- maintenance --------------------------------------------------------
 
