@@ -84,7 +84,7 @@ func openBucket(cfgJSON string) (*bucket, error) {
 		ecfg.WAL = &engine.WALConfig{
 			SyncInterval:    time.Duration(cfg.WALSyncInterval * float64(time.Second)),
 			MaxSize:         cfg.MaxWALSize,
-			SegmentSize:     cfg.WALSegmentSize,
+			SegmentSize:     segmentSize(cfg),
 			TruncateCorrupt: cfg.WALTruncateCorrupt,
 			Compression:     walCodec(cfg.Compression),
 		}
@@ -100,6 +100,19 @@ func openBucket(cfgJSON string) (*bucket, error) {
 		b.complete(readyToken, eng.Recovered(), eng.ReadyErr())
 	}()
 	return b, nil
+}
+
+// segmentSize keeps segments small against max_wal_size: the log shrinks
+// by whole segments, so a segment as large as the bound would let the log
+// reach twice the bound before a flush could release anything.
+func segmentSize(cfg bucketConfig) int64 {
+	if cfg.WALSegmentSize > 0 {
+		return cfg.WALSegmentSize
+	}
+	if cfg.MaxWALSize > 0 {
+		return min(max(cfg.MaxWALSize/4, 4<<10), 64<<20)
+	}
+	return 0
 }
 
 // lancePageCodec is the Lance page compression for a compression option.

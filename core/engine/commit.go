@@ -186,19 +186,25 @@ func (e *Engine) syncLog() error {
 	return nil
 }
 
-// releaseLog drops segments whose rows are all in the sink.
+// releaseLog drops segments whose rows are all in the sink, then completes
+// the flushes waiting for that. A failed release leaves the segments for the
+// next round; the rows are safe in the sink either way.
 func (e *Engine) releaseLog() {
 	if e.log == nil {
 		return
 	}
 	e.mu.Lock()
 	wm := e.seqBase
+	waiters := e.afterRelease
+	e.afterRelease = nil
 	e.mu.Unlock()
-	if wm <= e.released {
-		return
+	if wm > e.released {
+		if err := e.log.ReleaseBefore(wm); err == nil {
+			e.released = wm
+		}
 	}
-	if err := e.log.ReleaseBefore(wm); err == nil {
-		e.released = wm
+	for _, w := range waiters {
+		w.done(nil)
 	}
 }
 

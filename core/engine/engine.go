@@ -136,6 +136,8 @@ type Engine struct {
 	walErr   error // the log failed: every later write is refused
 	changed  chan struct{}
 	waiters  []flushWaiter // sorted by target
+	// afterRelease are flush waiters to complete once the log is truncated.
+	afterRelease []flushWaiter
 	stats    Stats
 	released uint64 // watermark the WAL was last truncated to
 
@@ -500,12 +502,19 @@ func (e *Engine) flushOnce() bool {
 		}
 		ready, e.waiters = e.waiters[:i:i], e.waiters[i:]
 	}
+	if err == nil && e.log != nil {
+		// The commit goroutine owns the log: it drops the segments now in
+		// the sink, then completes these waiters, so that a flush returns
+		// with the log already truncated.
+		e.afterRelease = append(e.afterRelease, ready...)
+		ready = nil
+	}
 	e.mu.Unlock()
 	for _, w := range ready {
 		w.done(err)
 	}
 	if err == nil {
-		e.kickCommit() // the WAL can drop what is now in the sink
+		e.kickCommit()
 		e.cfg.OnSpace()
 	}
 	return err == nil
@@ -590,8 +599,8 @@ func (e *Engine) Close() error {
 	<-e.commitDone // fails what is still queued and closes the log
 	e.mu.Lock()
 	e.buf.release()
-	waiters := e.waiters
-	e.waiters = nil
+	waiters := append(e.waiters, e.afterRelease...)
+	e.waiters, e.afterRelease = nil, nil
 	close(e.changed)
 	e.mu.Unlock()
 	for _, w := range waiters {

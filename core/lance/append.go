@@ -99,6 +99,10 @@ func (a *appender) run() (*Dataset, error) {
 		if err == nil {
 			return load(a.path, a.opts, n, m)
 		}
+		if errors.Is(err, ErrCommitUncertain) {
+			a.file = nil // the version may exist: keep everything it refers to
+			return nil, err
+		}
 		if m.transactionFile != "" {
 			fs.Remove(filepath.Join(a.path, transactionsDir, m.transactionFile)) // describes no version
 		}

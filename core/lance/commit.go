@@ -49,8 +49,7 @@ func commit(fs vfs.FS, root string, n naming, m *Manifest) error {
 	// behind by a failed remove only costs disk space: readers ignore it.
 	_ = fs.Remove(tmp)
 	if err := fs.SyncDir(vdir); err != nil {
-		return fmt.Errorf("lance: sync %s after linking version %d (the commit may or may not survive a crash): %w",
-			vdir, m.version, err)
+		return fmt.Errorf("%w: sync %s after linking version %d: %w", ErrCommitUncertain, vdir, m.version, err)
 	}
 	return nil
 }

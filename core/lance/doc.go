@@ -7,6 +7,7 @@
 //
 // Layout of the package, one job per file:
 //
+//	errors.go         ErrUnsupported, ErrSchemaMismatch, ErrCommitUncertain, ConflictError
 //	pb.go             protobuf wire helpers (hand encoding with protowire)
 //	types.go          Arrow type <-> Lance logical type strings
 //	schema.go         Lance fields, field ids, the schema tree
@@ -16,6 +17,7 @@
 //	page_read.go      2.0 pages -> Arrow arrays
 //	file_write.go     the data-file container writer
 //	file_read.go      the data-file container reader and column range reads
+//	file.go           FileReader: one data file read on its own (tools, fuzzing)
 //	manifest.go       the Manifest protobuf and the manifest file layout
 //	transaction.go    Transaction protobufs and conflict classification
 //	deletion.go       deletion vectors (.arrow via arrowipc.go, .bin via roaring.go)

@@ -20,6 +20,11 @@ var ErrSchemaMismatch = errors.New("lance: schema mismatch")
 // tried to create already exists: another writer won that version.
 var errCommitExists = errors.New("lance: version already committed")
 
+// ErrCommitUncertain is wrapped when a manifest was linked into place but
+// making that durable failed: the version may or may not survive a crash, so
+// nothing it refers to may be removed. Reopen the dataset to find out.
+var ErrCommitUncertain = errors.New("lance: commit outcome uncertain")
+
 // ConflictError reports a concurrent commit that an Append cannot be rebased
 // on (§13.2): an overwrite, restore, schema change, an unknown operation, a
 // config change to the same keys, or a version without a transaction.

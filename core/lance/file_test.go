@@ -243,6 +243,11 @@ func TestFileEmptyAndAllNull(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkColumnsEqual(t, rec.NewSlice(3, 9), got, "all null")
+	// A list without items still gives its item column one empty page, as
+	// Lance does: Lance's decoder indexes the first page of every column.
+	if items := r.cols[4].pages; len(items) != 1 || items[0].length != 0 {
+		t.Errorf("item column of an all-null list has pages %+v", items)
+	}
 }
 
 // A null struct is not representable in 2.0: it reads back as a struct

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -24,9 +23,7 @@ const manifestFooterLen = 16
 // manifest makes us refuse to read (reader flags) or write (writer flags).
 const (
 	flagDeletionFiles       = 1
-	flagStableRowIDs        = 2
 	flagTableConfig         = 8
-	flagBasePaths           = 16
 	flagNoTransactionFile   = 32
 	knownReaderFlags        = flagDeletionFiles
 	knownWriterFlags        = flagDeletionFiles | flagTableConfig | flagNoTransactionFile
@@ -48,8 +45,6 @@ type Manifest struct {
 	fragments       []*fragment
 	version         uint64
 	timestamp       time.Time
-	writerLib       string
-	writerVer       string
 	indexSection    []byte // raw IndexSection message; nil when absent
 	readerFlags     uint64
 	writerFlags     uint64
@@ -192,18 +187,6 @@ func parseManifest(data []byte, path string) (*Manifest, error) {
 		case 12:
 			err = p.want(protowire.BytesType)
 			m.transactionFile = string(p.b)
-		case 13:
-			if err = p.want(protowire.BytesType); err == nil {
-				err = pbWalk(p.b, func(q pbField) error {
-					switch q.num {
-					case 1:
-						m.writerLib = string(q.b)
-					case 2:
-						m.writerVer = string(q.b)
-					}
-					return nil
-				})
-			}
 		case 15:
 			if err = p.want(protowire.BytesType); err == nil {
 				err = pbWalk(p.b, func(q pbField) error {
@@ -544,14 +527,4 @@ func (m *Manifest) nextFragmentID() uint64 {
 		next = max(next, fr.id+1)
 	}
 	return next
-}
-
-// sortedConfigKeys is for deterministic error messages and tests.
-func sortedConfigKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

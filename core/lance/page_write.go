@@ -49,7 +49,8 @@ func (e *encoder) encodeField(f *field, col *int, arr arrow.Array, spans []span)
 	case *array.Struct:
 		// The 2.0 reader supports exactly one page per struct header column,
 		// covering every slot of the column. Children page themselves unless
-		// the struct sits under a list (forced spans).
+		// the struct sits under a list (forced spans); there, even zero items
+		// get a page, as Lance writes.
 		n := arr.Len()
 		if spans != nil {
 			n = 0
@@ -57,7 +58,7 @@ func (e *encoder) encodeField(f *field, col *int, arr arrow.Array, spans []span)
 				n += s.end - s.start
 			}
 		}
-		if n > 0 {
+		if n > 0 || spans != nil {
 			if err := e.sink.addPage(c, encodedPage{enc: encStructBytes(), length: uint64(n)}); err != nil {
 				return err
 			}
@@ -96,8 +97,12 @@ func (e *encoder) encodeList(f *field, c int, col *int, a array.ListLike, spans 
 	large := isLargeOffsets(a.DataType())
 	var itemSpans []span
 	for _, s := range spans {
-		base := offsetAt(d, large, s.start)
-		numItems := uint64(offsetAt(d, large, s.end) - base)
+		var base int64
+		var numItems uint64
+		if s.end > s.start { // an empty span may come with empty buffers
+			base = offsetAt(d, large, s.start)
+			numItems = uint64(offsetAt(d, large, s.end) - base)
+		}
 		// null_offset_adjustment = num_items + 1: never a valid end offset.
 		adj := numItems + 1
 		n := s.end - s.start
@@ -122,9 +127,10 @@ func (e *encoder) encodeList(f *field, c int, col *int, a array.ListLike, spans 
 		}
 	}
 	values := a.ListValues()
-	if itemSpans == nil {
-		// No items: the item columns still exist but hold no pages.
-		itemSpans = []span{}
+	if itemSpans == nil && len(spans) > 0 {
+		// No items at all: Lance still writes one empty page per item column
+		// (and its reader indexes the first page of every column).
+		itemSpans = []span{{0, 0}}
 	}
 	return e.encodeField(f.children[0], col, values, itemSpans)
 }
@@ -208,7 +214,9 @@ func (e *encoder) binaryPage(arr arrow.Array, s span, comp string) (encodedPage,
 	}
 	n := s.end - s.start
 	var payload []byte
-	if arr.NullN() == 0 {
+	if n == 0 {
+		// An empty page (list items of a page without items).
+	} else if arr.NullN() == 0 {
 		payload = data[offsetAt(d, large, s.start):offsetAt(d, large, s.end)]
 	} else {
 		// Arrow allows bytes under null slots; Lance must not see them.

@@ -191,13 +191,6 @@ func (s *schema) arrowSchema(meta map[string][]byte) *arrow.Schema {
 	return arrow.NewSchema(fs, &md)
 }
 
-func (s *schema) encodeFields(b []byte, num protowire.Number) []byte {
-	for _, f := range s.all {
-		b = pbMsg(b, num, f.encode())
-	}
-	return b
-}
-
 // fieldsFromArrow converts Arrow fields to Lance fields, assigning ids
 // depth-first pre-order starting at *next, as Lance does at creation (§6).
 func fieldsFromArrow(afs []arrow.Field, next *int32, parent int32, depth int) ([]*field, error) {

@@ -3,6 +3,8 @@ package lance
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // normJSON re-encodes JSON so that key order and spacing do not matter.
@@ -15,3 +17,5 @@ func normJSON(t *testing.T, s string) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+var memoryAllocator = memory.DefaultAllocator

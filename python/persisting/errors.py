@@ -36,10 +36,16 @@ class ClosedError(StorageError):
     """The backend was closed."""
 
 
+class RecoveryWarning(UserWarning):
+    """Recovery repaired the write-ahead log: a torn or zero-filled tail was cut.
+    The message names the file and the bytes cut; ``stats()`` reports them too."""
+
+
 __all__ = [
     "ClosedError",
     "CorruptionError",
     "LockedError",
+    "RecoveryWarning",
     "SchemaError",
     "StorageError",
     "WALError",

@@ -25,7 +25,7 @@ import pyarrow as pa
 from . import _lib
 from ._bridge import NativeBucket
 from ._records import MixedTypesError, RecordTypeError, check_record, to_batch, to_records
-from .errors import ClosedError, SchemaError
+from .errors import ClosedError, RecoveryWarning, SchemaError
 
 #: Largest list ``get_stream`` yields, as Pulsing's MemoryBackend does.
 STREAM_CHUNK = 100
@@ -108,6 +108,18 @@ class LanceBackend:
     def _recovered(self, total: int) -> None:
         self._total = max(self._total, total)
         self._wake_readers()
+        if self._bucket.ready_error is not None:
+            return
+        native = self._bucket.stats()
+        if native["truncated_bytes"] or native["dropped_frames"]:
+            warnings.warn(
+                f"persisting: bucket {self.storage_path}: recovery cut "
+                f"{native['truncated_bytes']} bytes ({native['dropped_frames']} whole frames "
+                f"after a torn one) from the end of {native.get('truncated_file', '?')}; "
+                "records whose put never returned may be among them",
+                RecoveryWarning,
+                stacklevel=2,
+            )
 
     async def ready(self) -> None:
         """Wait until the bucket has recovered its dataset and log. Recovery starts
