@@ -125,21 +125,21 @@ type Engine struct {
 	readyErr  error // set before ready closes
 	recovered int64 // set before ready closes
 
-	mu       sync.Mutex
-	closed   bool
-	table    *arrow.Schema
-	buf      buffer
-	seqBase  uint64 // WAL sequence number of buffer row buf.base
-	nextSeq  uint64 // sequence number of the next appended row
-	queue    []queued
-	queued   int64 // rows in queue
-	walErr   error // the log failed: every later write is refused
-	changed  chan struct{}
-	waiters  []flushWaiter // sorted by target
+	mu      sync.Mutex
+	closed  bool
+	table   *arrow.Schema
+	buf     buffer
+	seqBase uint64 // WAL sequence number of buffer row buf.base
+	nextSeq uint64 // sequence number of the next appended row
+	queue   []queued
+	queued  int64 // rows in queue
+	walErr  error // the log failed: every later write is refused
+	changed chan struct{}
+	waiters []flushWaiter // sorted by target
 	// afterRelease are flush waiters to complete once the log is truncated.
 	afterRelease []flushWaiter
-	stats    Stats
-	released uint64 // watermark the WAL was last truncated to
+	stats        Stats
+	released     uint64 // watermark the WAL was last truncated to
 
 	flushKick  chan struct{}
 	flushDone  chan struct{}
