@@ -40,6 +40,12 @@ lint: $(STAMP)
 bench: native
 	$(PY) bench/bench_put.py
 
+# Thousands of SIGKILL crash cycles (the test suite runs 30).
+SOAK_CYCLES ?= 2000
+soak: native
+	cd tests_py && PERSISTING_CRASH_CYCLES=$(SOAK_CYCLES) $(PY) -m pytest -q -p no:cacheprovider \
+		test_crash.py -k sigkill
+
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel setuptools-golang==2.9.0

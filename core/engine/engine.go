@@ -28,6 +28,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/persisting/persisting/core/schema"
+	"github.com/persisting/persisting/core/vfs"
 	"github.com/persisting/persisting/core/wal"
 )
 
@@ -76,6 +77,9 @@ type Config struct {
 	OpenSink func() (Sink, error)
 	// WAL, when set, logs every batch before it is acknowledged.
 	WAL *WALConfig
+	// FS is the filesystem of the WAL; nil means the real one. Tests inject
+	// faults through it.
+	FS vfs.FS
 	// OnSpace is called (from any goroutine) when room frees up after
 	// ErrBusy. It must not block.
 	OnSpace func()
@@ -169,6 +173,9 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	if cfg.OnSpace == nil {
 		cfg.OnSpace = func() {}
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("persisting: create bucket directory: %w", err)

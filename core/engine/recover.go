@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/persisting/persisting/core/vfs"
 	"github.com/persisting/persisting/core/wal"
 )
 
@@ -38,7 +37,7 @@ func (e *Engine) recover() error {
 		walCfg = &WALConfig{}
 	}
 	log, info, err := wal.Open(wal.Options{
-		FS:              vfs.Default,
+		FS:              e.cfg.FS,
 		Dir:             walDir,
 		SegmentSize:     walCfg.SegmentSize,
 		TruncateCorrupt: walCfg.TruncateCorrupt,
