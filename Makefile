@@ -43,7 +43,7 @@ bench: native
 # Thousands of SIGKILL crash cycles (the test suite runs 30).
 SOAK_CYCLES ?= 2000
 soak: native
-	cd tests_py && PERSISTING_CRASH_CYCLES=$(SOAK_CYCLES) $(PY) -m pytest -q -p no:cacheprovider \
+	cd tests_py && PERSISTING_CRASH_CYCLES=$(SOAK_CYCLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 \
 		test_crash.py -k sigkill
 
 $(STAMP): pyproject.toml setup.py
