@@ -177,10 +177,16 @@ func persisting_event_fd(h C.uintptr_t) (rc C.int32_t) {
 //export persisting_append
 func persisting_append(h C.uintptr_t, arr, sch unsafe.Pointer, token C.uint64_t, first *C.int64_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
+	carr, csch := cdata.ArrayFromPtr(uintptr(arr)), cdata.SchemaFromPtr(uintptr(sch))
 	if arr == nil || sch == nil || first == nil {
+		if arr != nil {
+			cdata.ReleaseCArrowArray(carr)
+		}
+		if sch != nil {
+			cdata.ReleaseCArrowSchema(csch)
+		}
 		return fail(errOut, fmt.Errorf("%w: NULL batch, schema or out-pointer", engine.ErrInvalid))
 	}
-	carr, csch := cdata.ArrayFromPtr(uintptr(arr)), cdata.SchemaFromPtr(uintptr(sch))
 	b, err := lookup(h)
 	if err == nil && token == readyToken {
 		err = fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid)

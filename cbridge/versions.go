@@ -42,6 +42,9 @@ type versionJSON struct {
 //export persisting_versions
 func persisting_versions(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
+	if out == nil {
+		return fail(errOut, fmt.Errorf("%w: NULL out-pointer", engine.ErrInvalid))
+	}
 	b, err := lookup(h)
 	if err != nil {
 		return fail(errOut, err)
@@ -76,6 +79,9 @@ func persisting_versions(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int
 //export persisting_read_version
 func persisting_read_version(h C.uintptr_t, version C.uint64_t, offset, limit C.int64_t, out unsafe.Pointer, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
+	if out == nil || offset < 0 {
+		return fail(errOut, fmt.Errorf("%w: NULL stream out-pointer or negative offset %d", engine.ErrInvalid, int64(offset)))
+	}
 	b, err := lookup(h)
 	if err != nil {
 		return fail(errOut, err)
@@ -92,7 +98,7 @@ func persisting_read_version(h C.uintptr_t, version C.uint64_t, offset, limit C.
 		return fail(errOut, err)
 	}
 	var recs []arrow.RecordBatch
-	if off, lim := int64(offset), int64(limit); off >= 0 && lim > 0 && off < ds.CountRows() {
+	if off, lim := int64(offset), int64(limit); lim > 0 && off < ds.CountRows() {
 		recs, err = ds.ReadRange(off, min(lim, ds.CountRows()-off))
 		if err != nil {
 			return fail(errOut, err)
