@@ -219,3 +219,15 @@ async def test_close_is_idempotent_and_later_calls_fail_clearly(open_backend):
     await b.close()
     with pytest.raises(ClosedError):
         await b.put({"id": 2})
+
+
+async def test_backpressure_makes_put_wait_and_never_drops(open_backend):
+    b = open_backend(batch_size=10**6, max_buffer_rows=20)
+    # Each batch overfills the buffer, so the next one arrives while the flush
+    # that frees it is still writing: it must wait for that flush.
+    for start in range(0, 300, 50):
+        await b.put_batch([{"id": i} for i in range(start, start + 50)])
+    stats = await b.stats()
+    assert stats["backpressure"] > 0, "the buffer bound was never hit"
+    assert stats["total_count"] == 300
+    assert sorted(r["id"] for r in await b.get(1000, 0)) == list(range(300))
