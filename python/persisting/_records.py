@@ -1,21 +1,30 @@
 """Python records ⇄ Arrow record batches.
 
 The mapping is DESIGN.md's table: bool, int (int64), float (float64), str,
-bytes, None, datetime (timestamp[us], tz kept), date (date32), lists of
-those, and dicts (structs). A value outside it is a ``TypeError`` naming the
-key and the type, never a silent ``str()``; containers whose type would not
-survive the round trip (tuple, set) are refused too, because a record read
-back must equal the record written.
+bytes, None, datetime (timestamp[us], timezone kept), date (date32), lists of
+those, dicts (structs), and vectors: a 1-D numpy float32 array, or a list of
+numbers in a column declared in ``vector_columns``, stored as
+``fixed_size_list<float32, dim>`` and read back as a numpy float32 array. numpy
+scalars are taken as their Python equivalents.
+
+A value outside the mapping is a ``TypeError`` naming the key and the type, never
+a silent ``str()``; containers whose type would not survive the round trip
+(tuple, set) are refused too, because a record read back must equal the record
+written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
-SUPPORTED = "bool, int, float, str, bytes, None, datetime, date, list and dict"
+SUPPORTED = (
+    "bool, int, float, str, bytes, None, datetime, date, list, dict, "
+    "and 1-D numpy float32 arrays (vectors)"
+)
 
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
 _SCALAR_TYPES = (
@@ -38,14 +47,13 @@ class RecordTypeError(TypeError):
 
 
 class MixedTypesError(TypeError):
-    """Records that are each valid disagree on a field's type within one batch."""
+    """Records that are each valid alone disagree on a field's type within one batch."""
 
 
 def check_record(record: Any) -> None:
     """Cheap structural checks done before a record is parked: a non-empty dict with str keys."""
-    if type(record) is not dict:
-        if not isinstance(record, dict):
-            raise TypeError(f"persisting: a record must be a dict, got {type(record).__name__}")
+    if not isinstance(record, dict):
+        raise TypeError(f"persisting: a record must be a dict, got {type(record).__name__}")
     if not record:
         raise ValueError("persisting: a record must have at least one field, got {}")
     for key in record:
@@ -55,17 +63,18 @@ def check_record(record: Any) -> None:
             )
 
 
-def _allowed(dt: pa.DataType) -> bool:
+def allowed(dt: pa.DataType) -> bool:
+    """Whether an Arrow type is in persisting's mapping."""
     if any(is_type(dt) for is_type in _SCALAR_TYPES):
         return True
     if pa.types.is_timestamp(dt):
         return dt.unit == "us"
     if pa.types.is_list(dt):
-        return _allowed(dt.value_type)
+        return allowed(dt.value_type)
     if pa.types.is_fixed_size_list(dt):
         return pa.types.is_float32(dt.value_type)
     if pa.types.is_struct(dt):
-        return dt.num_fields > 0 and all(_allowed(dt.field(i).type) for i in range(dt.num_fields))
+        return dt.num_fields > 0 and all(allowed(dt.field(i).type) for i in range(dt.num_fields))
     return False
 
 
@@ -75,23 +84,40 @@ def _survives(value: Any) -> bool:
         return all(_survives(v) for v in value)
     if isinstance(value, dict):
         return all(type(k) is str and _survives(v) for k, v in value.items())
+    if isinstance(value, np.ndarray):
+        return False  # only as a whole column value (a vector), handled before
     return not isinstance(value, (tuple, set, frozenset))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as their Python equivalents, recursively inside lists and dicts."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _bad_value(key: str, value: Any) -> str | None:
     """Why ``{key: value}`` cannot be stored, or None if it can."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 1 and value.dtype == np.float32:
+            return None
+        return f"a numpy array is a vector only when 1-D float32, got {value.ndim}-D {value.dtype}"
     if not _survives(value):
         return f"a {type(value).__name__} (or a value inside it) does not read back as itself"
     try:
-        dt = pa.RecordBatch.from_pylist([{key: value}]).schema.field(0).type
+        dt = pa.array([_plain(value)]).type
     except _ARROW_ERRORS as exc:
         return str(exc)
-    if not _allowed(dt):
+    if not allowed(dt):
         return f"it maps to Arrow type {dt}"
     return None
 
 
-def diagnose(record: dict[str, Any], index: int = 0) -> RecordTypeError | None:
+def diagnose(record: Mapping[str, Any], index: int = 0) -> RecordTypeError | None:
     """The error for the first unstorable value of a record, or None."""
     for key, value in record.items():
         why = _bad_value(key, value)
@@ -104,7 +130,89 @@ def diagnose(record: dict[str, Any], index: int = 0) -> RecordTypeError | None:
     return None
 
 
-def to_batch(records: Sequence[dict[str, Any]]) -> pa.RecordBatch:
+def _vector_array(key: str, values: list[Any], dim: int | None) -> pa.Array:
+    """A fixed_size_list<float32, dim> column; dim None takes the first vector's length."""
+    rows: list[np.ndarray | None] = []
+    for i, value in enumerate(values):
+        if value is None:
+            rows.append(None)
+            continue
+        try:
+            vec = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise RecordTypeError(
+                f"persisting: vector column {key!r} needs numbers, got {type(value).__name__}", i
+            ) from None
+        if vec.ndim != 1:
+            raise RecordTypeError(
+                f"persisting: vector column {key!r} needs 1-D values, got {vec.ndim}-D", i
+            )
+        if dim is None:
+            dim = len(vec)
+        if len(vec) != dim:
+            raise MixedTypesError(
+                f"persisting: vector column {key!r} has dimension {dim}, record {i} has {len(vec)}"
+            )
+        rows.append(vec)
+    assert dim is not None
+    flat = np.zeros(len(rows) * dim, dtype=np.float32)
+    for i, vec in enumerate(rows):
+        if vec is not None:
+            flat[i * dim : (i + 1) * dim] = vec
+    mask = pa.array([vec is None for vec in rows]) if any(v is None for v in rows) else None
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat), dim, mask=mask)
+
+
+def _column(
+    key: str, values: list[Any], records: Sequence[Mapping[str, Any]], vectors: Mapping[str, int]
+) -> pa.Array:
+    if key in vectors:
+        return _vector_array(key, values, vectors[key])
+    if any(isinstance(v, np.ndarray) for v in values):
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            why = _bad_value(key, value) if isinstance(value, np.ndarray) else "not a vector"
+            if why is not None:
+                raise RecordTypeError(
+                    f"persisting: cannot store key {key!r}: value of type "
+                    f"{type(value).__name__} in a vector column ({why}); supported types: "
+                    f"{SUPPORTED}",
+                    i,
+                )
+        return _vector_array(key, values, None)
+    try:
+        arr = pa.array(values)
+    except _ARROW_ERRORS as exc:
+        err = _first_bad(records, key)
+        if err is not None:
+            raise err from None
+        raise MixedTypesError(
+            f"persisting: records disagree on the type of field {key!r}: {exc}"
+        ) from None
+    if allowed(arr.type) and not (pa.types.is_list(arr.type) or pa.types.is_struct(arr.type)):
+        return arr
+    if not allowed(arr.type) and any(_has_numpy_scalar(v) for v in values):
+        return _column(key, [_plain(v) for v in values], records, vectors)
+    err = _first_bad(records, key)
+    if err is not None:
+        raise err
+    return arr
+
+
+def _has_numpy_scalar(value: Any) -> bool:
+    if isinstance(value, np.generic):
+        return True
+    if isinstance(value, list):
+        return any(_has_numpy_scalar(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_numpy_scalar(v) for v in value.values())
+    return False
+
+
+def to_batch(
+    records: Sequence[Mapping[str, Any]], vectors: Mapping[str, int] | None = None
+) -> pa.RecordBatch:
     """Convert records to one batch whose columns are the union of their keys,
     in first-seen order (a record without a key holds None there).
 
@@ -112,26 +220,13 @@ def to_batch(records: Sequence[dict[str, Any]]) -> pa.RecordBatch:
     value (its ``index`` says which), or :class:`MixedTypesError` when every record
     is valid alone but they disagree on a field's type.
     """
+    vectors = vectors or {}
     keys = list(dict.fromkeys(key for record in records for key in record))
-    arrays = []
-    for key in keys:
-        values = [record.get(key) for record in records]
-        try:
-            arr = pa.array(values)
-        except _ARROW_ERRORS as exc:
-            raise _first_bad(records, key) or MixedTypesError(
-                f"persisting: records disagree on the type of field {key!r}: {exc}"
-            ) from None
-        dt = arr.type
-        if not _allowed(dt) or pa.types.is_list(dt) or pa.types.is_struct(dt):
-            err = _first_bad(records, key)
-            if err is not None:
-                raise err
-        arrays.append(arr)
+    arrays = [_column(k, [r.get(k) for r in records], records, vectors) for k in keys]
     return pa.RecordBatch.from_arrays(arrays, names=keys)
 
 
-def _first_bad(records: Sequence[dict[str, Any]], key: str) -> RecordTypeError | None:
+def _first_bad(records: Sequence[Mapping[str, Any]], key: str) -> RecordTypeError | None:
     for i, record in enumerate(records):
         value = record.get(key)
         if value is not None:
@@ -141,6 +236,48 @@ def _first_bad(records: Sequence[dict[str, Any]], key: str) -> RecordTypeError |
     return None
 
 
-def to_records(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
-    """Fresh dicts, one per row."""
-    return table.to_pylist()
+def arrow_batch(data: Any) -> pa.RecordBatch:
+    """One record batch from a pyarrow ``RecordBatch`` or ``Table``, or anything that
+    speaks the Arrow PyCapsule protocol (``__arrow_c_stream__``, ``__arrow_c_array__``).
+    Every column type must be in the mapping."""
+    if isinstance(data, pa.RecordBatch):
+        batch = data
+    else:
+        if isinstance(data, pa.Table):
+            table = data
+        elif hasattr(data, "__arrow_c_stream__"):
+            table = pa.RecordBatchReader.from_stream(data).read_all()
+        elif hasattr(data, "__arrow_c_array__"):
+            table = pa.Table.from_batches([pa.record_batch(data)])
+        else:
+            raise TypeError(f"persisting: not an Arrow object: {type(data).__name__}")
+        table = table.combine_chunks()
+        batches = table.to_batches()
+        batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+    for field in batch.schema:
+        if not allowed(field.type):
+            raise TypeError(
+                f"persisting: column {field.name!r} has Arrow type {field.type}, which is "
+                f"outside persisting's mapping ({SUPPORTED}); cast it first"
+            )
+    return batch
+
+
+def to_records(
+    table: pa.Table | pa.RecordBatch, defaults: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Fresh dicts, one per row; vectors as numpy float32 arrays; fields that are
+    None take their declared default."""
+    rows: list[dict[str, Any]] = table.to_pylist()
+    for i, field in enumerate(table.schema):
+        if pa.types.is_fixed_size_list(field.type):
+            column = table.column(i)
+            for row, value in zip(rows, column.to_pylist(), strict=True):
+                if value is not None:
+                    row[field.name] = np.array(value, dtype=np.float32)
+    if defaults:
+        for row in rows:
+            for key, default in defaults.items():
+                if row.get(key) is None:
+                    row[key] = default
+    return rows

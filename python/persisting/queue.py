@@ -24,7 +24,14 @@ import pyarrow as pa
 
 from . import _lib
 from ._bridge import NativeBucket
-from ._records import MixedTypesError, RecordTypeError, check_record, to_batch, to_records
+from ._records import (
+    MixedTypesError,
+    RecordTypeError,
+    arrow_batch,
+    check_record,
+    to_batch,
+    to_records,
+)
 from .errors import ClosedError, RecoveryWarning, SchemaError
 
 #: Largest list ``get_stream`` yields, as Pulsing's MemoryBackend does.
@@ -56,9 +63,19 @@ class LanceBackend:
         max_buffer_rows: bound on buffered rows before ``put`` waits for a flush
             (backpressure, never a drop); default ``max(16 * threshold, 2**20)``.
 
-    Status: the Lance dataset writer lands with the Lance issue; until then
-    rows stay in the Go buffer, ``flush()`` is a no-op and ``persisted_count``
-    is 0.
+        vector_columns: ``{"name": dim}``; lists of numbers in these columns are
+            stored as ``fixed_size_list<float32, dim>`` vectors. Values given as 1-D
+            numpy float32 arrays are vectors without being declared. Vectors read
+            back as numpy float32 arrays.
+        field_defaults: ``{"name": value}``; a record read back with that field
+            ``None`` (typically an old record written before the field existed)
+            gets ``value`` instead.
+
+    Rows are persisted to ``{storage_path}/data.lance`` (Lance file format 2.0),
+    one fragment and one dataset version per flush: when ``batch_size`` rows are
+    buffered, on :meth:`flush`, and on :meth:`close`. The constructor returns at
+    once; opening the dataset and replaying the write-ahead log run in Go, and
+    :meth:`ready` waits for them.
 
     A directory can be held by one live backend only; a second open raises
     :class:`~persisting.LockedError` naming the holder's pid. The hold ends on
@@ -69,6 +86,8 @@ class LanceBackend:
     OPTIONS: ClassVar[dict[str, Any]] = {
         "flush_threshold": None,
         "max_buffer_rows": None,
+        "vector_columns": None,
+        "field_defaults": None,
     }
     _warned: ClassVar[set[str]] = set()
 
@@ -146,6 +165,21 @@ class LanceBackend:
             value = options[name]
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"persisting: {name} must be a positive int, got {value!r}")
+        vectors = options["vector_columns"] or {}
+        if not isinstance(vectors, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v > 0 for k, v in vectors.items()
+        ):
+            raise ValueError(
+                f"persisting: vector_columns must map column names to positive dimensions, "
+                f"got {vectors!r}"
+            )
+        defaults = options["field_defaults"] or {}
+        if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
+            raise ValueError(
+                f"persisting: field_defaults must map column names to values, got {defaults!r}"
+            )
+        self._vectors: dict[str, int] = dict(vectors)
+        self._defaults: dict[str, Any] = dict(defaults)
 
     # -- writes -------------------------------------------------------------
 
@@ -166,32 +200,42 @@ class LanceBackend:
             loop.call_soon(self._submit_pending)
         await fut
 
-    async def put_batch(self, records: list[dict[str, Any]]) -> None:
+    async def put_batch(self, records: list[dict[str, Any]] | Any) -> None:
         """Append records in order, all or nothing: if any record is refused, none
-        is stored and the error names the bad record's index. Empty is a no-op."""
-        if not isinstance(records, list):
-            raise TypeError(f"persisting: put_batch takes a list, got {type(records).__name__}")
-        if not records:
-            return
-        for i, record in enumerate(records):
-            try:
-                check_record(record)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"persisting: put_batch record {i}: {exc}") from None
-        try:
-            batch = to_batch(records)
-        except RecordTypeError as exc:
-            raise TypeError(f"persisting: put_batch record {exc.index}: {exc}") from None
-        except MixedTypesError as exc:
-            raise SchemaError(
-                f"{exc}; put_batch stored none of its {len(records)} records"
-            ) from None
+        is stored and the error names the bad record's index. Empty is a no-op.
+
+        ``records`` may also be Arrow data (a pyarrow ``RecordBatch`` or ``Table``,
+        or any object with ``__arrow_c_stream__`` or ``__arrow_c_array__``), which
+        goes to storage without a detour through dicts."""
+        if isinstance(records, list):
+            if not records:
+                return
+            batch = self._records_batch(records)
+        else:
+            batch = arrow_batch(records)
+            if batch.num_rows == 0:
+                return
         loop = self._bucket.loop()
         if self._pending:
             self._submit_pending()  # puts that came first go first
         fut: asyncio.Future[None] = loop.create_future()
         self._send(batch, [fut])
         await fut
+
+    def _records_batch(self, records: list[dict[str, Any]]) -> pa.RecordBatch:
+        for i, record in enumerate(records):
+            try:
+                check_record(record)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"persisting: put_batch record {i}: {exc}") from None
+        try:
+            return to_batch(records, self._vectors)
+        except RecordTypeError as exc:
+            raise TypeError(f"persisting: put_batch record {exc.index}: {exc}") from None
+        except MixedTypesError as exc:
+            raise SchemaError(
+                f"{exc}; put_batch stored none of its {len(records)} records"
+            ) from None
 
     def _submit_pending(self) -> None:
         """Send every record parked this tick as one batch."""
@@ -201,7 +245,7 @@ class LanceBackend:
         if not group:
             return
         try:
-            batch = to_batch([r for r, _ in group])
+            batch = to_batch([r for r, _ in group], self._vectors)
         except (RecordTypeError, MixedTypesError):
             self._submit_each(group)
             return
@@ -211,7 +255,7 @@ class LanceBackend:
         """Slow path: one batch per record, so a bad record fails alone."""
         for record, fut in group:
             try:
-                batch = to_batch([record])
+                batch = to_batch([record], self._vectors)
             except (RecordTypeError, MixedTypesError) as exc:
                 fut.set_exception(exc)
                 continue
@@ -298,7 +342,7 @@ class LanceBackend:
         if table is None:  # rows on disk: read them in a worker thread
             table = await self._bucket.run_blocking(self._bucket.read, offset, limit, False)
         assert table is not None
-        return to_records(table)
+        return to_records(table, self._defaults)
 
     async def get_stream(
         self, limit: int = 100, offset: int = 0, wait: bool = False, timeout: float | None = None
@@ -366,7 +410,7 @@ class LanceBackend:
         if limit <= 0:
             return []
         table = await self._bucket.run_blocking(self._bucket.read_version, version, offset, limit)
-        return to_records(table)
+        return to_records(table, self._defaults)
 
     # -- maintenance --------------------------------------------------------
 
@@ -418,10 +462,17 @@ class PersistingBackend(LanceBackend):
         max_wal_size (100 MiB), compression (None; "zstd", "lz4", "snappy"),
         enable_metrics (False), plus those of :class:`LanceBackend`.
 
-    Status: the WAL, compression and metrics machinery land with their own
-    issues. Until then these options are validated, stored and reported in
-    ``stats()["options"]``, but do not change behaviour; ``wal_enabled``
-    reports whether a WAL is really active (False for now).
+    With ``enable_wal`` every batch is logged under ``{storage_path}/wal/`` before
+    ``put`` returns: after its fsync when ``wal_sync_interval`` is 0 (concurrent
+    puts share one fsync), else after the write, with a background fsync every
+    ``wal_sync_interval`` seconds. A failed fsync is never retried: the bucket
+    refuses writes with :class:`~persisting.WALError`. On open the log is replayed
+    from the watermark stored in the Lance manifest, so nothing is lost or
+    duplicated. A torn tail is cut (a :class:`~persisting.RecoveryWarning` says how
+    many bytes); damage followed by good frames fails the open with
+    :class:`~persisting.CorruptionError` unless ``wal_truncate_corrupt=True``.
+    ``compression`` applies to WAL frames; Prometheus metrics are not wired yet
+    (``enable_metrics`` is stored and reported only).
     """
 
     backend_name: ClassVar[str] = "persisting"
