@@ -160,3 +160,17 @@ async def test_concurrent_reads_during_flushes_see_every_row(open_backend):
     assert not problems, problems[:3]
     stats = await b.stats()
     assert stats["flushes"] >= 2 and stats["persisted_count"] > 0
+
+
+async def test_rows_another_writer_commits_while_open_are_counted(open_backend):
+    b = open_backend(batch_size=10**6)
+    await b.put_batch([{"id": i} for i in range(5)])
+    await b.flush()
+    uri = dataset_path(b)
+    lance.write_dataset(pa.table({"id": pa.array([1000, 1001, 1002])}), uri, mode="append")
+    await b.put_batch([{"id": i} for i in range(5, 8)])
+    await b.flush()
+    theirs = lance.dataset(uri).to_table().to_pylist()
+    assert len(theirs) == 11
+    assert b.total_count() == 11
+    assert await b.get(100, 0) == theirs

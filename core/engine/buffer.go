@@ -78,6 +78,15 @@ func (b *buffer) dropFront(rows int64) {
 	b.rows -= rows
 }
 
+// rebase moves the buffer to start at offset base, keeping its rows.
+func (b *buffer) rebase(base int64) {
+	delta := base - b.base
+	for i := range b.starts {
+		b.starts[i] += delta
+	}
+	b.base = base
+}
+
 // replace swaps every batch for f(batch); used when the schema evolves.
 func (b *buffer) replace(f func(arrow.RecordBatch) (arrow.RecordBatch, error)) error {
 	for i, rec := range b.batches {

@@ -502,6 +502,11 @@ func (e *Engine) flushOnce() bool {
 		e.stats.LastFlushError = ""
 		e.stats.LastFlushSecs = time.Since(start).Seconds()
 		e.buf.dropFront(n)
+		// Another writer (real Lance) may have committed rows meanwhile: our
+		// rows went in after theirs, so the buffer now starts past both.
+		if rows := e.sink.Rows(); rows != e.buf.base {
+			e.buf.rebase(rows)
+		}
 		e.seqBase = watermark
 		i := 0
 		for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {

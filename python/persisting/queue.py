@@ -420,6 +420,8 @@ class LanceBackend:
             self._submit_pending()
         await self._bucket.wait_ready()
         await self._bucket.flush()
+        # Rows another writer (real Lance) committed meanwhile now count too.
+        self._total = max(self._total, self._bucket.stats()["total_count"])
 
     async def stats(self) -> dict[str, Any]:
         """Per-bucket statistics; Pulsing returns this dict unchanged."""
