@@ -176,16 +176,19 @@ class NativeBucket:
         if self.ready_error is not None:
             raise self.ready_error
 
-    def new_waiter(self) -> tuple[int, asyncio.Future[int]]:
-        token = next(self._tokens)
+    def new_token(self) -> int:
+        return next(self._tokens)
+
+    def waiter(self, token: int) -> asyncio.Future[int]:
+        """The future resolved by the completion of token. Register it before the
+        loop can drain that completion: on the loop thread, before returning to it."""
         fut = self.loop().create_future()
         self._waiting[token] = fut
-        return token, fut
+        return fut
 
-    def forget(self, token: int) -> None:
-        fut = self._waiting.pop(token, None)
-        if fut is not None:
-            fut.cancel()
+    def new_waiter(self) -> tuple[int, asyncio.Future[int]]:
+        token = self.new_token()
+        return token, self.waiter(token)
 
     # -- operations ---------------------------------------------------------
 

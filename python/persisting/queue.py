@@ -267,17 +267,19 @@ class LanceBackend:
         if self._blocked:
             self._blocked.append((batch, futs))
             return
-        token, committed = self._bucket.new_waiter()
+        # The completion of a pending append is drained by the loop, which is
+        # not running while this code is: registering the waiter after the
+        # call cannot miss it.
+        token = self._bucket.new_token()
         try:
             status, first = self._bucket.append(batch, token)
         except Exception as exc:
-            self._bucket.forget(token)
             self._failed(batch, futs, exc)
             return
         if status == _lib.PENDING:
+            committed = self._bucket.waiter(token)
             committed.add_done_callback(lambda done: self._committed(batch, futs, done))
             return
-        self._bucket.forget(token)
         if status == _lib.BUSY:
             self._blocked.append((batch, futs))
             return
