@@ -37,8 +37,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check python tests_py bench examples
 	$(VENV)/bin/ruff check python tests_py bench examples
 
+# Modest defaults (a few minutes in all); each script takes flags for bigger runs
+# (see `$(PY) bench/bench_lance.py --help`).
 bench: native
 	$(PY) bench/bench_put.py
+	$(PY) bench/bench_lance.py
+	$(PY) bench/bench_wal.py
 
 # Thousands of SIGKILL crash cycles (the test suite runs 30).
 SOAK_CYCLES ?= 2000
