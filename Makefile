@@ -17,12 +17,26 @@ GO_SOURCES := $(shell find core cbridge -name "*.go" -not -name "*_test.go") go.
 export SETUPTOOLS_GOLANG_GOPATH ?= $(shell go env GOPATH)
 export GOFLAGS ?= -buildvcs=false -trimpath
 
-.PHONY: demo test test-go test-py lint bench soak clean native
+.PHONY: demo test test-go test-py lint bench soak clean native system-deps
 
 demo: native
 	$(PY) examples/demo.py
 
-test: lint test-go test-py
+test: system-deps lint test-go test-py
+
+# Debian packages the tests use: zstd (the Lance reference writer compresses
+# pages with it), prometheus (promtool and a real server scrape our metrics).
+SYSTEM_TOOLS := zstd promtool prometheus
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages for:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zstd prometheus >/dev/null; \
+		else \
+			echo "missing:$$missing; install the Debian packages zstd and prometheus" >&2; exit 1; \
+		fi; \
+	fi
 
 test-go:
 	go test -count=1 ./...

@@ -10,6 +10,7 @@ import (
 
 	"github.com/persisting/persisting/core/engine"
 	"github.com/persisting/persisting/core/lance"
+	"github.com/persisting/persisting/core/metrics"
 )
 
 // bucketConfig is the JSON the Python side passes to persisting_open.
@@ -24,6 +25,7 @@ type bucketConfig struct {
 	WALSegmentSize     int64   `json:"wal_segment_size"`
 	WALTruncateCorrupt bool    `json:"wal_truncate_corrupt"`
 	Compression        string  `json:"compression"`
+	EnableMetrics      bool    `json:"enable_metrics"`
 }
 
 // readyToken is the completion token of the end of recovery.
@@ -80,6 +82,9 @@ func openBucket(cfgJSON string) (*bucket, error) {
 			return sink, err
 		},
 	}
+	if cfg.EnableMetrics {
+		ecfg.Metrics = metrics.Default().Bucket(dir)
+	}
 	if cfg.EnableWAL {
 		ecfg.WAL = &engine.WALConfig{
 			SyncInterval:    time.Duration(cfg.WALSyncInterval * float64(time.Second)),
@@ -91,6 +96,7 @@ func openBucket(cfgJSON string) (*bucket, error) {
 	}
 	eng, err := engine.Open(ecfg)
 	if err != nil {
+		ecfg.Metrics.Unregister()
 		syscall.Close(efd)
 		return nil, err
 	}
@@ -127,16 +133,13 @@ func lancePageCodec(codec string) string {
 	return ""
 }
 
-// walCodec is the WAL frame compression for a compression option. Frames are
-// Arrow IPC, whose body compression knows zstd and lz4; snappy frames use lz4.
+// walCodec is the WAL frame compression for a compression option: all
+// three codecs apply to frames.
 func walCodec(codec string) string {
-	switch codec {
-	case "zstd", "lz4":
-		return codec
-	case "snappy":
-		return "lz4"
+	if codec == "none" {
+		return ""
 	}
-	return ""
+	return codec
 }
 
 // complete queues a finished operation and wakes the loop.

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"github.com/persisting/persisting/core/codec"
 	"github.com/persisting/persisting/core/wal"
 )
 
@@ -132,7 +133,11 @@ func (e *Engine) commitQueue() bool {
 			continue
 		}
 		firsts[i], errs[i] = e.addToBuffer(q.rec)
+		if errs[i] == nil {
+			e.cfg.Metrics.AddRecords(int(q.rec.NumRows()))
+		}
 	}
+	e.cfg.Metrics.SetBufferRows(e.buf.rows)
 	e.mu.Unlock()
 	for i, q := range group {
 		q.rec.Release()
@@ -144,9 +149,9 @@ func (e *Engine) commitQueue() bool {
 // logGroup writes one frame per append and fsyncs when asked to. A failure
 // poisons the bucket for writes: an fsync is never retried.
 func (e *Engine) logGroup(group []queued) error {
-	var rows int64
+	var rows, raw, stored int64
 	for _, q := range group {
-		payload, err := encodeFrame(q.rec, e.cfg.WAL.Compression)
+		payload, n, err := encodeFrame(q.rec, e.codec)
 		if err != nil {
 			return fmt.Errorf("%w: encode frame: %v", ErrWAL, err)
 		}
@@ -155,15 +160,22 @@ func (e *Engine) logGroup(group []queued) error {
 			return fmt.Errorf("persisting: bucket %s: %w: %v", e.cfg.Dir, ErrWAL, err)
 		}
 		rows += q.rec.NumRows()
+		raw += int64(n)
+		stored += int64(len(payload))
 	}
 	if e.cfg.WAL.SyncInterval == 0 {
 		if err := e.syncLog(); err != nil {
 			return err
 		}
 	}
+	e.cfg.Metrics.ObserveGroup(int(rows))
+	e.cfg.Metrics.AddWALBytes(e.codec.Name(), int(raw), int(stored))
+	e.cfg.Metrics.SetWALSize(e.log.Size())
 	e.mu.Lock()
 	e.stats.WALGroups++
 	e.stats.WALRecords += rows
+	e.stats.WALBytesRaw += raw
+	e.stats.WALBytesStored += stored
 	e.mu.Unlock()
 	if e.cfg.WAL.MaxSize > 0 && e.log.Size() > e.cfg.WAL.MaxSize {
 		e.kickFlush()
@@ -172,7 +184,11 @@ func (e *Engine) logGroup(group []queued) error {
 }
 
 func (e *Engine) syncLog() error {
+	start := time.Now()
 	err := e.log.Sync()
+	if err == nil {
+		e.cfg.Metrics.ObserveFsync(time.Since(start))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
@@ -202,6 +218,7 @@ func (e *Engine) releaseLog() {
 		if err := e.log.ReleaseBefore(wm); err == nil {
 			e.released = wm
 		}
+		e.cfg.Metrics.SetWALSize(e.log.Size())
 	}
 	for _, w := range waiters {
 		w.done(nil)
@@ -225,28 +242,27 @@ func (e *Engine) shutdownLog() {
 }
 
 // encodeFrame serializes a batch, with its own schema, as an Arrow IPC
-// stream; replay then needs nothing but the frame.
-func encodeFrame(rec arrow.RecordBatch, codec string) ([]byte, error) {
+// stream (so replay needs nothing but the frame) and compresses it; the
+// codec framing names the codec, so any bucket configuration decodes it.
+func encodeFrame(rec arrow.RecordBatch, c codec.Codec) (payload []byte, raw int, err error) {
 	var buf bytes.Buffer
-	opts := []ipc.Option{ipc.WithSchema(rec.Schema())}
-	switch codec {
-	case "zstd":
-		opts = append(opts, ipc.WithZstd())
-	case "lz4":
-		opts = append(opts, ipc.WithLZ4())
-	}
-	w := ipc.NewWriter(&buf, opts...)
+	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
 	if err := w.Write(rec); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := w.Close(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return buf.Bytes(), nil
+	payload, err = c.Encode(nil, buf.Bytes())
+	return payload, buf.Len(), err
 }
 
 func decodeFrame(payload []byte) (arrow.RecordBatch, error) {
-	r, err := ipc.NewReader(bytes.NewReader(payload))
+	data, err := codec.Decode(payload)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ipc.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/persisting/persisting/core/codec"
+	"github.com/persisting/persisting/core/metrics"
 	"github.com/persisting/persisting/core/schema"
 	"github.com/persisting/persisting/core/vfs"
 	"github.com/persisting/persisting/core/wal"
@@ -58,7 +60,7 @@ type WALConfig struct {
 	MaxSize         int64
 	SegmentSize     int64
 	TruncateCorrupt bool
-	// Compression names the codec of frame payloads: "", "zstd" or "lz4".
+	// Compression names the codec of frame payloads (core/codec names).
 	Compression string
 }
 
@@ -77,6 +79,8 @@ type Config struct {
 	OpenSink func() (Sink, error)
 	// WAL, when set, logs every batch before it is acknowledged.
 	WAL *WALConfig
+	// Metrics receives the bucket's measurements; nil turns them off.
+	Metrics *metrics.Bucket
 	// FS is the filesystem of the WAL; nil means the real one. Tests inject
 	// faults through it.
 	FS vfs.FS
@@ -109,6 +113,9 @@ type Stats struct {
 	WALSyncs        int64  `json:"wal_syncs"`
 	WALGroups       int64  `json:"wal_groups"`
 	WALRecords      int64  `json:"wal_records"`
+	WALCodec        string `json:"wal_codec"`
+	WALBytesRaw     int64  `json:"wal_bytes_uncompressed"`
+	WALBytesStored  int64  `json:"wal_bytes_written"`
 	WALError        string `json:"wal_error,omitempty"`
 	RecoveredFrames int    `json:"recovered_frames"`
 	RecoveredRows   int64  `json:"recovered_rows"`
@@ -119,11 +126,12 @@ type Stats struct {
 
 // Engine is one open bucket. All methods are safe for concurrent use.
 type Engine struct {
-	cfg  Config
-	mem  memory.Allocator
-	lock *dirLock
-	sink Sink     // set by recovery before ready closes
-	log  *wal.Log // nil without WAL; used only by the commit goroutine after ready
+	cfg   Config
+	mem   memory.Allocator
+	lock  *dirLock
+	sink  Sink        // set by recovery before ready closes
+	log   *wal.Log    // nil without WAL; used only by the commit goroutine after ready
+	codec codec.Codec // of WAL frames
 
 	ready     chan struct{}
 	readyErr  error // set before ready closes
@@ -177,6 +185,14 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.FS == nil {
 		cfg.FS = vfs.Default
 	}
+	frameCodec := codec.None
+	if cfg.WAL != nil {
+		c, err := codec.ByName(cfg.WAL.Compression)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		frameCodec = c
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("persisting: create bucket directory: %w", err)
 	}
@@ -186,6 +202,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:        cfg,
+		codec:      frameCodec,
 		mem:        cfg.Mem,
 		lock:       lk,
 		ready:      make(chan struct{}),
@@ -198,6 +215,7 @@ func Open(cfg Config) (*Engine, error) {
 	e.stats.BucketID = cfg.BucketID
 	e.stats.Dir = cfg.Dir
 	e.stats.WALEnabled = cfg.WAL != nil
+	e.stats.WALCodec = frameCodec.Name()
 	go e.run()
 	return e, nil
 }
@@ -253,6 +271,7 @@ func (e *Engine) Append(rec arrow.RecordBatch, done func(first int64, err error)
 	}
 	if e.queued >= e.cfg.MaxQueueRows || e.buf.rows >= e.cfg.MaxBufferRows {
 		e.stats.Backpressure++
+		e.cfg.Metrics.AddBackpressure()
 		e.kickFlush()
 		return 0, false, ErrBusy
 	}
@@ -299,6 +318,7 @@ func (e *Engine) writable() error {
 func (e *Engine) appendVisible(owned arrow.RecordBatch) (int64, bool, error) {
 	if e.sink != nil && e.buf.rows >= e.cfg.MaxBufferRows {
 		e.stats.Backpressure++
+		e.cfg.Metrics.AddBackpressure()
 		e.kickFlush()
 		return 0, false, ErrBusy
 	}
@@ -308,6 +328,8 @@ func (e *Engine) appendVisible(owned arrow.RecordBatch) (int64, bool, error) {
 	first, err := e.addToBuffer(owned)
 	if err == nil {
 		e.nextSeq += uint64(owned.NumRows())
+		e.cfg.Metrics.AddRecords(int(owned.NumRows()))
+		e.cfg.Metrics.SetBufferRows(e.buf.rows)
 	}
 	return first, false, err
 }
@@ -491,6 +513,7 @@ func (e *Engine) flushOnce() bool {
 	for _, r := range recs {
 		r.Release()
 	}
+	e.cfg.Metrics.ObserveFlush(time.Since(start), err)
 	e.mu.Lock()
 	var ready []flushWaiter
 	if err != nil {
@@ -508,6 +531,7 @@ func (e *Engine) flushOnce() bool {
 			e.buf.rebase(rows)
 		}
 		e.seqBase = watermark
+		e.cfg.Metrics.SetBufferRows(e.buf.rows)
 		i := 0
 		for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
 			i++
@@ -622,6 +646,7 @@ func (e *Engine) Close() error {
 	if e.sink != nil {
 		sinkErr = e.sink.Close()
 	}
+	e.cfg.Metrics.Unregister()
 	return errors.Join(flushErr, sinkErr, e.lock.release())
 }
 

@@ -45,6 +45,7 @@ func (e *Engine) recover() error {
 	if err != nil {
 		var ce *wal.CorruptionError
 		if errors.As(err, &ce) {
+			e.cfg.Metrics.AddCorruption()
 			return fmt.Errorf("persisting: bucket %s: %w: %v; nothing was changed on disk — to cut the log at that frame and lose what follows it, open with wal_truncate_corrupt=True",
 				e.cfg.Dir, ErrCorrupt, err)
 		}
@@ -56,6 +57,10 @@ func (e *Engine) recover() error {
 	e.stats.TruncatedFile = info.TruncatedFile
 	e.stats.DroppedFrames = info.DroppedFrames
 	e.mu.Unlock()
+	e.cfg.Metrics.AddTruncated(info.TruncatedBytes)
+	if info.Corruption != nil {
+		e.cfg.Metrics.AddCorruption()
+	}
 
 	watermark := e.seqBase
 	err = log.Replay(watermark, func(f wal.Frame) error {

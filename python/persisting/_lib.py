@@ -104,6 +104,8 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_flush": ([up, u64, _c_char_pp], i32),
         "persisting_stats": ([up, _c_char_pp, _c_char_pp], i32),
         "persisting_versions": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_metrics_text": ([_c_char_pp, _c_char_pp], i32),
+        "persisting_metrics_serve": ([ctypes.c_char_p, _c_char_pp, _c_char_pp], i32),
         "persisting_read_version": ([up, u64, i64, i64, vp, _c_char_pp], i32),
         "persisting_close": ([up, _c_char_pp], i32),
         "persisting_free": ([vp], None),
@@ -169,3 +171,17 @@ def versions(handle: int) -> list[dict[str, Any]]:
     """Dataset versions, oldest first (reads the disk)."""
     result: list[dict[str, Any]] = _json_call("persisting_versions", handle)
     return result
+
+
+def metrics_text() -> str:
+    out = ctypes.c_char_p()
+    err = ctypes.c_char_p()
+    check(lib().persisting_metrics_text(ctypes.byref(out), ctypes.byref(err)), err)
+    return take(out)
+
+
+def metrics_serve(addr: str) -> str:
+    out = ctypes.c_char_p()
+    err = ctypes.c_char_p()
+    check(lib().persisting_metrics_serve(addr.encode(), ctypes.byref(out), ctypes.byref(err)), err)
+    return take(out)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from . import _lib
+from . import _lib, metrics
 from ._bridge import NativeBucket
 from ._records import (
     MixedTypesError,
@@ -38,6 +38,8 @@ from .errors import ClosedError, RecoveryWarning, SchemaError
 STREAM_CHUNK = 100
 
 COMPRESSIONS = ("none", "zstd", "lz4", "snappy")
+# Lance has no snappy page scheme: with snappy, pages are written with zstd.
+_LANCE_PAGE_CODEC = {"none": "none", "zstd": "zstd", "lz4": "lz4", "snappy": "zstd"}
 
 _Group = list["asyncio.Future[None]"]
 
@@ -107,6 +109,8 @@ class LanceBackend:
         self.batch_size = batch_size
         self.options = self._take_options(options)
         self._bucket = NativeBucket(self._native_config())
+        #: The bucket's absolute directory: the ``bucket`` label of its metrics.
+        self.bucket_dir = self._bucket.dir
         # Acknowledged rows; set from the recovered count when recovery ends.
         self._total = 0
         self._bucket.on_ready(self._recovered)
@@ -475,8 +479,12 @@ class PersistingBackend(LanceBackend):
     duplicated. A torn tail is cut (a :class:`~persisting.RecoveryWarning` says how
     many bytes); damage followed by good frames fails the open with
     :class:`~persisting.CorruptionError` unless ``wal_truncate_corrupt=True``.
-    ``compression`` applies to WAL frames; Prometheus metrics are not wired yet
-    (``enable_metrics`` is stored and reported only).
+    ``compression`` ("zstd", "lz4", "snappy") applies to WAL frames and to Lance
+    pages (zstd or lz4; Lance has no snappy page scheme, so snappy pages use zstd).
+    ``enable_metrics`` reports the bucket in the Prometheus metrics of
+    :mod:`persisting.metrics` (and in prometheus_client's default registry when it is
+    installed); ``metrics_port`` also serves ``/metrics`` from Go on
+    ``metrics_addr`` (default 127.0.0.1).
     """
 
     backend_name: ClassVar[str] = "persisting"
@@ -488,6 +496,8 @@ class PersistingBackend(LanceBackend):
         "wal_truncate_corrupt": False,
         "compression": None,
         "enable_metrics": False,
+        "metrics_port": None,
+        "metrics_addr": "127.0.0.1",
     }
 
     def _native_config(self) -> dict[str, Any]:
@@ -498,8 +508,24 @@ class PersistingBackend(LanceBackend):
             max_wal_size=self.options["max_wal_size"],
             wal_truncate_corrupt=bool(self.options["wal_truncate_corrupt"]),
             compression=self.options["compression"] or "none",
+            enable_metrics=bool(self.options["enable_metrics"]),
         )
         return config
+
+    def __init__(
+        self,
+        bucket_id: int = 0,
+        storage_path: str | os.PathLike[str] | None = None,
+        batch_size: int = 100,
+        **options: Any,
+    ) -> None:
+        super().__init__(bucket_id, storage_path, batch_size, **options)
+        self.metrics_endpoint: str | None = None
+        if self.options["enable_metrics"]:
+            metrics.register_prometheus_client()
+        port = self.options["metrics_port"]
+        if port is not None:
+            self.metrics_endpoint = metrics.serve(f"{self.options['metrics_addr']}:{port}")
 
     def _validate(self, options: dict[str, Any]) -> None:
         super()._validate(options)
@@ -514,6 +540,9 @@ class PersistingBackend(LanceBackend):
             raise ValueError(
                 f"persisting: wal_sync_interval must be >= 0 seconds, got {interval!r}"
             )
+        port = options["metrics_port"]
+        if port is not None and (not isinstance(port, int) or not 0 <= port < 65536):
+            raise ValueError(f"persisting: metrics_port must be a port number, got {port!r}")
         size = options["max_wal_size"]
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"persisting: max_wal_size must be a positive int, got {size!r}")
@@ -539,6 +568,14 @@ class PersistingBackend(LanceBackend):
         if native.get("truncated_file"):
             result["truncated_file"] = native["truncated_file"]
         result["compression"] = self.options["compression"] or "none"
+        result["wal_codec"] = native["wal_codec"]
+        result["lance_page_codec"] = _LANCE_PAGE_CODEC[result["compression"]]
+        result["wal_bytes_uncompressed"] = native["wal_bytes_uncompressed"]
+        result["wal_bytes_written"] = native["wal_bytes_written"]
+        if self.options["enable_metrics"]:
+            result["metrics"] = metrics.bucket_samples(self._bucket.dir)
+        if self.metrics_endpoint is not None:
+            result["metrics_endpoint"] = self.metrics_endpoint
         return result
 
 
