@@ -25,6 +25,7 @@ from . import _lib
 from .errors import ClosedError, LockedError, StorageError
 
 T = TypeVar("T")
+Completion = Callable[[int, "Exception | None"], None]
 
 # Open, flush waits, disk reads and close: rare, possibly slow calls.
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="persisting")
@@ -85,7 +86,9 @@ class NativeBucket:
         self._pid = os.getpid()
         self._reg = _Registration(self.handle, _lib.lib().persisting_event_fd(self.handle))
         self._tokens = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[int]] = {}
+        # token -> callback(first offset, error): completions are dispatched
+        # straight from the eventfd callback, without a future in between.
+        self._waiting: dict[int, Completion] = {}
         self._on_wake: list[Callable[[], None]] = []
         self._on_ready: list[Callable[[int], None]] = []
         self._closed = False
@@ -136,17 +139,17 @@ class NativeBucket:
                 if self._poll_tokens[i] == _READY_TOKEN:
                     self._set_ready(self._poll_status[i], self._poll_first[i])
                     continue
-                fut = self._waiting.pop(self._poll_tokens[i], None)
-                if fut is None or fut.done():
+                callback = self._waiting.pop(self._poll_tokens[i], None)
+                if callback is None:
                     continue
                 status = self._poll_status[i]
                 if status < 0:
                     msg = _lib.take_string(
                         so.persisting_take_error(self.handle, self._poll_tokens[i])
                     )
-                    fut.set_exception(_lib.error_for(status, msg))
+                    callback(0, _lib.error_for(status, msg))
                 else:
-                    fut.set_result(self._poll_first[i])
+                    callback(self._poll_first[i], None)
             if n < _POLL_CAPACITY:
                 break
         for callback in self._on_wake:
@@ -180,16 +183,27 @@ class NativeBucket:
     def new_token(self) -> int:
         return next(self._tokens)
 
-    def waiter(self, token: int) -> asyncio.Future[int]:
-        """The future resolved by the completion of token. Register it before the
-        loop can drain that completion: on the loop thread, before returning to it."""
-        fut = self.loop().create_future()
-        self._waiting[token] = fut
-        return fut
+    def on_completion(self, token: int, callback: Completion) -> None:
+        """Call callback(first, error) on the loop when token completes. Register it
+        before the loop can drain that completion: on the loop thread, before
+        returning to it."""
+        self.loop()
+        self._waiting[token] = callback
 
     def new_waiter(self) -> tuple[int, asyncio.Future[int]]:
         token = self.new_token()
-        return token, self.waiter(token)
+        fut: asyncio.Future[int] = self.loop().create_future()
+
+        def settle(first: int, error: Exception | None) -> None:
+            if fut.done():
+                return
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(first)
+
+        self._waiting[token] = settle
+        return token, fut
 
     # -- operations ---------------------------------------------------------
 
@@ -252,10 +266,9 @@ class NativeBucket:
         self._closed = True
         self._finalizer.detach()
         await loop.run_in_executor(_EXECUTOR, _lib.close_bucket, self.handle)
-        for fut in self._waiting.values():
-            if not fut.done():
-                fut.set_exception(ClosedError("persisting: the backend was closed"))
-        self._waiting.clear()
+        waiting, self._waiting = self._waiting, {}
+        for callback in waiting.values():
+            callback(0, ClosedError("persisting: the backend was closed"))
 
     def close_sync(self) -> None:
         """Close from synchronous code (no running loop needed); blocks."""

@@ -32,7 +32,7 @@ from ._records import (
     to_batch,
     to_records,
 )
-from .errors import ClosedError, RecoveryWarning, SchemaError
+from .errors import RecoveryWarning, SchemaError
 
 #: Largest list ``get_stream`` yields, as Pulsing's MemoryBackend does.
 STREAM_CHUNK = 100
@@ -281,21 +281,22 @@ class LanceBackend:
             self._failed(batch, futs, exc)
             return
         if status == _lib.PENDING:
-            committed = self._bucket.waiter(token)
-            committed.add_done_callback(lambda done: self._committed(batch, futs, done))
+            self._bucket.on_completion(
+                token, lambda first, err: self._committed(batch, futs, first, err)
+            )
             return
         if status == _lib.BUSY:
             self._blocked.append((batch, futs))
             return
         self._stored(batch, futs, first)
 
-    def _committed(self, batch: pa.RecordBatch, futs: _Group, done: asyncio.Future[int]) -> None:
-        if done.cancelled():
-            _fail(futs, ClosedError("persisting: the backend was closed"))
-        elif (exc := done.exception()) is not None:
-            self._failed(batch, futs, exc)
+    def _committed(
+        self, batch: pa.RecordBatch, futs: _Group, first: int, error: Exception | None
+    ) -> None:
+        if error is not None:
+            self._failed(batch, futs, error)
         else:
-            self._stored(batch, futs, done.result())
+            self._stored(batch, futs, first)
 
     def _stored(self, batch: pa.RecordBatch, futs: _Group, first: int) -> None:
         self._total = max(self._total, first + batch.num_rows)
