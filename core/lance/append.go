@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -24,13 +25,24 @@ const maxCommitAttempts = 32
 // the engine's watermark and the rows it covers become visible atomically.
 // It creates the dataset if it does not exist.
 //
-// Schema handling: columns of the dataset missing from rec, or null-typed in
-// rec, are not written and read as NULL (they must be nullable); a column new
-// to the dataset is added (nullable, new field id); a dataset column of type
-// null that rec now gives a real type is replaced by a field with a new id
-// (its old values were all NULL, so nothing is lost). Any other type
-// difference is an ErrSchemaMismatch. A schema change commits a Merge, as
-// Lance does; otherwise an Append (a create commits an Overwrite).
+// Schema handling (evolve.go, §11): columns of the dataset missing from rec,
+// or null-typed in rec, are not written and read as NULL (they must be
+// nullable; struct columns are written as empty structs instead, see
+// nullStruct). rec may carry the changes core/schema makes, and they are
+// stored as Lance does:
+//   - a new column, a new struct child at any depth, a null-typed field
+//     taking a type: new nullable field ids that old fragments read as NULL
+//     (metadata only; a new struct-typed field gets values instead);
+//   - int64 widened to double (top level, in a struct, as list items): the
+//     top-level column gets new field ids under the same name and every
+//     existing fragment one extra data file with the converted values of
+//     all its physical rows; the old ids stay in the old files, ignored;
+//   - ints into a double column, a struct missing some children: converted
+//     to the dataset's type, no schema change.
+//
+// Any other type difference is an ErrSchemaMismatch naming the column path.
+// A schema change commits a Merge, as Lance does; otherwise an Append (a
+// create commits an Overwrite).
 //
 // On a commit conflict it reloads the latest version and checks the
 // transactions committed in between: appends, deletes, compactions, index
@@ -43,9 +55,14 @@ func Append(path string, rec arrow.RecordBatch, configUpdates map[string]string,
 	}
 	a := &appender{path: path, opts: opts, rec: rec, cfg: configUpdates}
 	ds, err := a.run()
-	if err != nil && a.file != nil {
-		// The data file was never referenced by a committed manifest.
-		opts.FS.Remove(filepath.Join(path, dataDir, a.file.name))
+	if err != nil {
+		// Files never referenced by a committed manifest.
+		if a.file != nil {
+			opts.FS.Remove(filepath.Join(path, dataDir, a.file.name))
+		}
+		for _, x := range a.extra {
+			opts.FS.Remove(filepath.Join(path, dataDir, x.file.name))
+		}
 	}
 	return ds, err
 }
@@ -56,6 +73,16 @@ type appender struct {
 	rec  arrow.RecordBatch
 	cfg  map[string]string
 	file *writtenFile // data file of the current plan, if written
+	// extra are the data files written for the plan's rewrites, by
+	// fragment id (§11): one per existing fragment holding a rewritten
+	// column.
+	extra map[uint64]*extraFile
+}
+
+// extraFile is the file holding the rewritten columns of one fragment.
+type extraFile struct {
+	key  string // what it was written for: fragment files and field ids
+	file *writtenFile
 }
 
 type writtenFile struct {
@@ -68,9 +95,24 @@ type writtenFile struct {
 type appendPlan struct {
 	fields  []*field      // schema of the new version, pre-order
 	top     []*field      // top-level fields stored in our data file
-	cols    []arrow.Array // their data
+	srcCols []arrow.Array // their data, as in the record
+	cols    []arrow.Array // their data, converted to the fields' types
 	fileIDs []int32       // field ids of our data file, pre-order
 	op      protowire.Number
+	// rewrites are the columns whose existing values get new field ids
+	// and one extra data file per fragment (§11).
+	rewrites []rewrite
+	owned    []arrow.Array // arrays made for the plan, released with it
+	// preservesNullability is Merge.preserves_nullability: data staged
+	// against the old schema may omit every field we add.
+	preservesNullability bool
+}
+
+// rewrite replaces top-level column old by new (same name, new ids). With
+// old nil, new is a new column that existing fragments get NULLs of (a
+// struct, stored as empty structs: nullStruct).
+type rewrite struct {
+	old, new *field
 }
 
 func (a *appender) run() (*Dataset, error) {
@@ -89,9 +131,15 @@ func (a *appender) run() (*Dataset, error) {
 			return nil, err
 		}
 		if latest != nil && plan.op == opAppend && a.rec.NumRows() == 0 && len(a.cfg) == 0 {
+			plan.release()
 			return load(a.path, a.opts, n, latest) // nothing to commit
 		}
-		if err := a.ensureFile(plan, latest == nil); err != nil {
+		err = a.ensureFile(plan, latest == nil)
+		if err == nil {
+			err = a.ensureExtra(plan, latest, n)
+		}
+		plan.release()
+		if err != nil {
 			return nil, err
 		}
 		m := a.manifest(latest, plan, readVersion)
@@ -100,7 +148,7 @@ func (a *appender) run() (*Dataset, error) {
 			return load(a.path, a.opts, n, m)
 		}
 		if errors.Is(err, ErrCommitUncertain) {
-			a.file = nil // the version may exist: keep everything it refers to
+			a.file, a.extra = nil, nil // the version may exist: keep everything it refers to
 			return nil, err
 		}
 		if m.transactionFile != "" {
@@ -201,14 +249,14 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		if _, err := buildSchema(all); err != nil {
 			return nil, err
 		}
-		p := &appendPlan{fields: all, top: topOf(all), cols: a.rec.Columns(), op: opOverwrite}
+		p := &appendPlan{fields: all, top: topOf(all), srcCols: a.rec.Columns(), op: opOverwrite}
 		p.fileIDs = idsOf(p.top)
-		return p, nil
+		return p, p.conform()
 	}
 	if err := latest.checkWritable(); err != nil {
 		return nil, fmt.Errorf("lance: %s: %w", a.path, err)
 	}
-	s, err := buildSchema(latest.fields)
+	s, err := buildSchema(cloneFields(latest.fields))
 	if err != nil {
 		return nil, fmt.Errorf("lance: %s version %d: %w", a.path, latest.version, err)
 	}
@@ -217,20 +265,9 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		hasRows = hasRows || fr.physicalRows > 0
 	}
 	nextID := latest.maxFieldID() + 1
-	p := &appendPlan{op: opAppend}
+	p := &appendPlan{op: opAppend, preservesNullability: true}
 	var newTop []*field
 	used := map[string]bool{}
-	newField := func(af arrow.Field) (*field, error) {
-		fs, err := fieldsFromArrow([]arrow.Field{af}, &nextID, -1, 0)
-		if err != nil {
-			return nil, err
-		}
-		if hasRows {
-			// Existing fragments read the new column as NULL.
-			fs[0].nullable = true
-		}
-		return fs[0], nil
-	}
 	for _, df := range s.top {
 		idx := rs.FieldIndices(df.name)
 		if len(idx) == 0 {
@@ -238,60 +275,123 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 				return nil, fmt.Errorf("%w: non-nullable column %q is missing from the record", ErrSchemaMismatch, df.name)
 			}
 			newTop = append(newTop, df)
+			if df.typ.ID() == arrow.STRUCT {
+				// Empty structs rather than none (nullStruct).
+				nulls := array.NewNull(int(a.rec.NumRows()))
+				p.owned = append(p.owned, nulls)
+				p.top, p.srcCols = append(p.top, df), append(p.srcCols, nulls)
+			}
 			continue
 		}
 		used[df.name] = true
 		af, col := rs.Field(idx[0]), a.rec.Column(idx[0])
-		tmp := int32(0)
-		cand, err := fieldsFromArrow([]arrow.Field{af}, &tmp, -1, 0)
+		if af.Type.ID() == arrow.NULL && df.typ.ID() == arrow.STRUCT {
+			// Written as empty structs rather than left out: a struct a
+			// fragment lacks reads as NULL, which Lance cannot rewrite
+			// (nullStruct).
+			newTop = append(newTop, df)
+			p.top, p.srcCols = append(p.top, df), append(p.srcCols, col)
+			continue
+		}
+		nf, ev, err := evolve(df, af, df.name, false, hasRows)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case sameShape(df, cand[0]):
-			if !df.nullable && col.NullN() > 0 {
-				return nil, fmt.Errorf("%w: column %q is non-nullable but the record has %d nulls", ErrSchemaMismatch, df.name, col.NullN())
-			}
-			newTop = append(newTop, df)
-			p.top, p.cols = append(p.top, df), append(p.cols, col)
-		case df.logical == "null":
-			// null -> T: a new field id under the same name; the old id
-			// stays in old files and is ignored (§11).
-			nf, err := newField(af)
-			if err != nil {
-				return nil, err
-			}
-			nf.nullable = true
-			newTop = append(newTop, nf)
-			p.top, p.cols = append(p.top, nf), append(p.cols, col)
+		if ev.rewrite {
+			// §11: the column gets new ids under the same name; every
+			// existing fragment gets its converted values in an extra file.
+			nf = renumbered(nf)
+			p.rewrites = append(p.rewrites, rewrite{old: df, new: nf})
+			p.preservesNullability = false // staged old-schema data would lose this column
+		}
+		assignIDs(nf, -1, &nextID)
+		if ev.changed {
 			p.op = opMerge
-		case cand[0].logical == "null":
-			if !df.nullable {
+		}
+		newTop = append(newTop, nf)
+		if af.Type.ID() == arrow.NULL {
+			if !nf.nullable {
 				return nil, fmt.Errorf("%w: column %q is non-nullable but the record has only nulls", ErrSchemaMismatch, df.name)
 			}
-			newTop = append(newTop, df) // not written: reads as NULL
-		default:
-			return nil, fmt.Errorf("%w: column %q is %s in the dataset but %s in the record",
-				ErrSchemaMismatch, df.name, df.typ, af.Type)
+			continue // not written: reads as NULL
 		}
+		p.top, p.srcCols = append(p.top, nf), append(p.srcCols, col)
 	}
 	for i, af := range rs.Fields() {
 		if used[af.Name] {
 			continue
 		}
-		nf, err := newField(af)
+		nf, err := newFieldTree(af)
 		if err != nil {
 			return nil, err
 		}
+		// Existing fragments read the new column as NULL.
+		nf.nullable = nf.nullable || hasRows
+		assignIDs(nf, -1, &nextID)
 		newTop = append(newTop, nf)
-		p.top, p.cols = append(p.top, nf), append(p.cols, a.rec.Column(i))
+		p.top, p.srcCols = append(p.top, nf), append(p.srcCols, a.rec.Column(i))
 		p.op = opMerge
 	}
 	for _, t := range newTop {
 		p.fields = append(p.fields, subtree(t)...)
 	}
+	if _, err := buildSchema(p.fields); err != nil { // links the tree and resolves the new types
+		return nil, err
+	}
+	for _, f := range p.fields {
+		if _, old := s.byID[f.id]; !old && !f.nullable {
+			p.preservesNullability = false // only on a dataset without rows
+		}
+	}
+	rewritten := map[*field]bool{}
+	for _, rw := range p.rewrites {
+		rewritten[rw.new] = true
+	}
+	for _, t := range newTop {
+		if _, old := s.byID[t.id]; !old && hasRows && t.typ.ID() == arrow.STRUCT && !rewritten[t] {
+			// A new struct column: existing fragments get empty structs
+			// under its id (nullStruct).
+			p.rewrites = append(p.rewrites, rewrite{new: t})
+		}
+	}
 	p.fileIDs = idsOf(p.top)
-	return p, nil
+	return p, p.conform()
+}
+
+// conform converts the record's columns to the types of the fields they are
+// written under.
+func (p *appendPlan) conform() error {
+	p.cols = make([]arrow.Array, 0, len(p.top))
+	for i, f := range p.top {
+		c, err := conform(p.srcCols[i], f)
+		if err != nil {
+			p.release()
+			return err
+		}
+		p.cols = append(p.cols, c)
+		if !f.nullable && c.NullN() > 0 {
+			p.release()
+			return fmt.Errorf("%w: column %q is non-nullable but the record has %d nulls", ErrSchemaMismatch, f.name, c.NullN())
+		}
+	}
+	return nil
+}
+
+func (p *appendPlan) release() {
+	for _, c := range append(p.cols, p.owned...) {
+		c.Release()
+	}
+	p.cols, p.owned = nil, nil
+}
+
+// cloneFields copies a manifest's field list so that building a schema tree
+// from it (which links children) leaves the manifest's fields alone.
+func cloneFields(fs []*field) []*field {
+	out := make([]*field, len(fs))
+	for i, f := range fs {
+		out[i] = f.copy()
+	}
+	return out
 }
 
 func idsOf(top []*field) []int32 {
@@ -346,6 +446,143 @@ func (a *appender) ensureFile(p *appendPlan, creating bool) error {
 	return nil
 }
 
+// ensureExtra writes, for every fragment of latest holding a column that the
+// plan rewrites, one data file with that column's values for all physical
+// rows of the fragment (deleted ones included, so that row offsets and the
+// deletion file stay valid), converted to the new type under the new field
+// ids (§11). Files written for an earlier attempt are reused when the
+// fragment's files and the new ids are unchanged; the others are removed.
+// A fragment where no file holds the column reads it as NULL and needs none.
+func (a *appender) ensureExtra(p *appendPlan, latest *Manifest, n naming) error {
+	fs := a.opts.FS
+	dir := filepath.Join(a.path, dataDir)
+	want := map[uint64]*extraFile{}
+	defer func() {
+		for id, x := range a.extra {
+			if want[id] != x {
+				fs.Remove(filepath.Join(dir, x.file.name)) // never referenced
+			}
+		}
+		a.extra = want
+	}()
+	if len(p.rewrites) == 0 {
+		return nil
+	}
+	d, err := load(a.path, a.opts, n, latest)
+	if err != nil {
+		return err
+	}
+	written := false
+	for i := range d.frags {
+		st := &d.frags[i]
+		rows := st.f.physicalRows
+		var rws []rewrite
+		for _, rw := range p.rewrites {
+			held := false
+			if rw.old != nil {
+				_, held = st.fileOf[rw.old.id]
+			}
+			// A column the fragment lacks reads as NULL and needs no file,
+			// unless it is a struct (nullStruct).
+			if rows > 0 && (held || rw.new.typ.ID() == arrow.STRUCT) {
+				rws = append(rws, rw)
+			}
+		}
+		if len(rws) == 0 {
+			continue
+		}
+		var tops []*field
+		for _, rw := range rws {
+			tops = append(tops, rw.new)
+		}
+		ids := idsOf(tops)
+		key := fmt.Sprint(st.f.id, rows, ids)
+		for _, df := range st.f.files {
+			key += "\x00" + df.path
+		}
+		if x := a.extra[st.f.id]; x != nil && x.key == key {
+			want[st.f.id] = x
+			continue
+		}
+		if !written {
+			if err := fs.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("lance: create %s: %w", dir, err)
+			}
+		}
+		name := strings.ReplaceAll(newUUID(), "-", "") + ".lance"
+		size, err := a.writeExtra(d, st, rws, filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		written = true
+		want[st.f.id] = &extraFile{key: key, file: &writtenFile{name: name, ids: ids, size: size}}
+	}
+	if written {
+		if err := fs.SyncDir(dir); err != nil {
+			return fmt.Errorf("lance: sync %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// writeExtra reads the old values of the rewritten columns of one fragment,
+// converts them and writes them as a new data file at path.
+func (a *appender) writeExtra(d *Dataset, st *fragState, rws []rewrite, path string) (uint64, error) {
+	rows := st.f.physicalRows
+	var tops []*field
+	var cols []arrow.Array
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for _, rw := range rws {
+		var old arrow.Array
+		fi, held := -1, false
+		if rw.old != nil {
+			fi, held = st.fileOf[rw.old.id]
+		}
+		if held {
+			r, f, err := d.fileReader(&st.f.files[fi])
+			if err != nil {
+				return 0, err
+			}
+			old, err = r.readField(f, d.schema.byID[rw.old.id], st.cols[fi], 0, rows)
+			f.Close()
+			if err != nil {
+				return 0, err
+			}
+		} else {
+			old = array.NewNull(int(rows))
+		}
+		if uint64(old.Len()) != rows {
+			old.Release()
+			return 0, fmt.Errorf("lance: %s: fragment %d column %q: read %d rows, want %d", a.path, st.f.id, rw.new.name, old.Len(), rows)
+		}
+		c, err := conform(old, rw.new)
+		old.Release()
+		if err != nil {
+			return 0, fmt.Errorf("lance: %s: fragment %d: %w", a.path, st.f.id, err)
+		}
+		tops, cols = append(tops, rw.new), append(cols, c)
+	}
+	return writeDataFile(a.opts.FS, path, tops, cols, int(rows),
+		writeOptions{compression: a.opts.Compression, maxPageBytes: a.opts.MaxPageBytes})
+}
+
+// withFile returns a copy of fr with one more data file. The stored message
+// gets the file appended as one more repeated `files` entry, so everything
+// else Lance stored in the fragment (deletion file, row id metadata, ...)
+// is kept as is.
+func (fr *fragment) withFile(df dataFile) *fragment {
+	c := *fr
+	c.files = append(slices.Clone(fr.files), df)
+	if fr.raw != nil {
+		c.raw = pbMsg(slices.Clone(fr.raw), 2, df.encode())
+	}
+	return &c
+}
+
 // manifest builds the next version on top of latest (nil: create).
 func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64) *Manifest {
 	m := &Manifest{
@@ -360,6 +597,12 @@ func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64)
 	if latest != nil {
 		m.version = latest.version + 1
 		m.fragments = slices.Clone(latest.fragments)
+		for i, fr := range m.fragments {
+			if x := a.extra[fr.id]; x != nil {
+				m.fragments[i] = fr.withFile(dataFile{path: x.file.name, fields: x.file.ids, columns: columnsOf(x.file.ids),
+					major: dataFileMajor20, minor: dataFileMinor20, size: x.file.size})
+			}
+		}
 		m.maxFragmentID, m.hasMaxFragment = latest.maxFragmentID, latest.hasMaxFragment
 		m.config = maps.Clone(latest.config)
 		m.schemaMetadata = latest.schemaMetadata
@@ -380,12 +623,8 @@ func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64)
 		if latest != nil {
 			id = latest.nextFragmentID()
 		}
-		cols := make([]int32, len(a.file.ids))
-		for i := range cols {
-			cols[i] = int32(i) // 2.0: every field has its own column, in order
-		}
 		ours = &fragment{id: id, physicalRows: uint64(a.rec.NumRows()), files: []dataFile{{
-			path: a.file.name, fields: a.file.ids, columns: cols,
+			path: a.file.name, fields: a.file.ids, columns: columnsOf(a.file.ids),
 			major: dataFileMajor20, minor: dataFileMinor20, size: a.file.size,
 		}}}
 		m.fragments = append(m.fragments, ours)
@@ -420,9 +659,11 @@ func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64)
 		}
 		body = appendFields(body, 2, p.fields)
 		body = appendBytesMap(body, 3, m.schemaMetadata)
-		// Every field we add is nullable, so data staged against the old
-		// schema may omit it: tell newer Lance writers not to conflict.
-		body = pbBool(body, 4, true)
+		// When every field we add is nullable and no column was rewritten,
+		// data staged against the old schema may omit the new fields: tell
+		// newer Lance writers not to conflict. A rewritten column's old id
+		// is dropped, so staged data holding it must conflict.
+		body = pbBool(body, 4, p.preservesNullability)
 	}
 	uuid := newUUID()
 	m.transaction = encodeTransaction(readVersion, uuid, p.op, body)
@@ -430,6 +671,16 @@ func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64)
 		m.transactionFile = fmt.Sprintf("%d-%s.txn", readVersion, uuid)
 	}
 	return m
+}
+
+// columnsOf is column_indices for a 2.0 file holding ids: every field has its
+// own column, in order.
+func columnsOf(ids []int32) []int32 {
+	cols := make([]int32, len(ids))
+	for i := range cols {
+		cols[i] = int32(i)
+	}
+	return cols
 }
 
 func appendFields(b []byte, num protowire.Number, fs []*field) []byte {

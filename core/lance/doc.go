@@ -24,7 +24,8 @@
 //	versions.go       _versions/ naming and listing
 //	commit.go         atomic create-if-not-exists commit
 //	dataset.go        Open / OpenVersion / ListVersions and the row-range index
-//	append.go         Append: planning, schema evolution, conflict rebase
+//	append.go         Append: planning, extra files for rewritten columns, conflict rebase
+//	evolve.go         schema evolution on append: evolved field trees, value conversion
 //	readrange.go      ReadRange
 //
 // Invariants this package keeps on every commit (§13): data files, deletion

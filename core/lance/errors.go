@@ -12,8 +12,8 @@ import (
 var ErrUnsupported = errors.New("lance: unsupported")
 
 // ErrSchemaMismatch is wrapped when an appended record cannot be stored under
-// the dataset's schema (a changed column type other than null -> T, a missing
-// non-nullable column, ...).
+// the dataset's schema (a type change other than null -> T or int64 ->
+// double, e.g. int64 -> string; a missing non-nullable column, ...).
 var ErrSchemaMismatch = errors.New("lance: schema mismatch")
 
 // errCommitExists is returned by commit when the manifest of the version it

@@ -254,18 +254,3 @@ func subtree(f *field) []*field {
 	}
 	return out
 }
-
-// sameShape reports whether two fields describe the same physical layout:
-// same names and logical types all the way down. Nullability and metadata do
-// not change how pages are encoded.
-func sameShape(a, b *field) bool {
-	if a.name != b.name || a.logical != b.logical || len(a.children) != len(b.children) {
-		return false
-	}
-	for i := range a.children {
-		if !sameShape(a.children[i], b.children[i]) {
-			return false
-		}
-	}
-	return true
-}
