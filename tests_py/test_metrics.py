@@ -153,3 +153,59 @@ async def test_real_prometheus_scrapes_the_metrics_port(open_backend, tmp_path):
 def test_bad_metrics_port_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="metrics_port"):
         PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "b"), metrics_port=70000)
+
+
+STATS_KEYS = {
+    "bucket_id",
+    "backend",
+    "storage_path",
+    "total_count",
+    "buffer_count",
+    "buffer_size",
+    "persisted_count",
+    "wal_enabled",
+    "wal_size",
+    "compression",
+    "wal_bytes_uncompressed",
+    "wal_bytes_written",
+    "dataset_version",
+    "metrics",
+}
+
+
+async def test_stats_keys_and_values_after_puts_flush_and_restart(tmp_path):
+    path = str(tmp_path / "bucket_2")
+    options = {"enable_wal": True, "wal_sync_interval": 0, "compression": "zstd"}
+    b = PersistingBackend(
+        bucket_id=2, storage_path=path, batch_size=10**6, enable_metrics=True, **options
+    )
+    await write(b, 20)
+    stats = await b.stats()
+    assert STATS_KEYS <= stats.keys()
+    assert (stats["bucket_id"], stats["backend"], stats["storage_path"]) == (2, "persisting", path)
+    assert stats["total_count"] == 20 and stats["buffer_count"] == stats["buffer_size"] == 20
+    assert stats["persisted_count"] == 0 and stats["dataset_version"] == 0
+    assert stats["wal_enabled"] is True and stats["wal_size"] > 0
+    assert stats["compression"] == "zstd"
+    assert 0 < stats["wal_bytes_written"] < stats["wal_bytes_uncompressed"]
+    assert stats["metrics"]["persisting_records_total"] == 20
+    assert stats["metrics"]["persisting_buffer_size"] == 20
+
+    await b.flush()
+    stats = await b.stats()
+    assert stats["persisted_count"] == 20 and stats["buffer_count"] == 0
+    assert stats["dataset_version"] == 1 and stats["wal_size"] == 0
+    assert stats["metrics"]["persisting_buffer_size"] == 0
+    assert stats["metrics"]['persisting_flush_duration_seconds_count{result="ok"}'] == 1
+    await b.close()
+
+    b = PersistingBackend(
+        bucket_id=2, storage_path=path, batch_size=10**6, enable_metrics=True, **options
+    )
+    try:
+        await b.ready()
+        stats = await b.stats()
+        assert stats["total_count"] == stats["persisted_count"] == 20
+        assert stats["dataset_version"] == 1 and stats["recovered_rows"] == 0
+    finally:
+        await b.close()

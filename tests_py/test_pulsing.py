@@ -93,7 +93,12 @@ async def test_wait_timeout_on_empty_bucket(system, tmp_path):
 
 async def test_bucket_stats_through_pulsing(system, tmp_path):
     writer = await write_queue(
-        system, "stats", backend="persisting", num_buckets=4, storage_path=str(tmp_path)
+        system,
+        "stats",
+        backend="persisting",
+        num_buckets=4,
+        storage_path=str(tmp_path),
+        backend_options={"enable_wal": True, "compression": "lz4"},
     )
     for i in range(40):
         await writer.put({"id": i})
@@ -111,6 +116,8 @@ async def test_bucket_stats_through_pulsing(system, tmp_path):
         } <= s.keys()
         assert s["bucket_id"] == bucket_id
         assert s["backend"] == "persisting"
+        assert s["wal_enabled"] is True and s["compression"] == "lz4"
+        assert {"wal_size", "persisted_count", "dataset_version", "storage_path"} <= s.keys()
     assert sum(s["total_count"] for s in stats["buckets"].values()) == 40
 
 
