@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	tableschema "github.com/persisting/persisting/core/schema"
 )
 
 // Schema evolution on append (§11). A record may carry a column whose type
@@ -213,7 +215,7 @@ func conform(arr arrow.Array, f *field) (arrow.Array, error) {
 	n := arr.Len()
 	t := arr.DataType()
 	if t.ID() == arrow.NULL && f.typ.ID() != arrow.NULL {
-		return makeNulls(f.typ, n), nil
+		return tableschema.NullArray(memory.DefaultAllocator, f.typ, n), nil
 	}
 	switch f.typ.ID() {
 	case arrow.STRUCT:
@@ -231,7 +233,7 @@ func conform(arr arrow.Array, f *field) (arrow.Array, error) {
 					return nil, err
 				}
 			} else {
-				k = makeNulls(c.typ, n)
+				k = tableschema.NullArray(memory.DefaultAllocator, c.typ, n)
 			}
 			kids[i] = k.Data()
 			defer k.Release()

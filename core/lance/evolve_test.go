@@ -13,7 +13,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/persisting/persisting/core/vfs"
+
+	tableschema "github.com/persisting/persisting/core/schema"
 )
 
 // mergeBody returns the Merge operation of a manifest's inline transaction.
@@ -277,7 +280,7 @@ func TestMakeNullsNested(t *testing.T) {
 		arrow.LargeListOf(arrow.StructOf(nf("n", arrow.Null))),
 		arrow.StructOf(nf("l", arrow.ListOf(arrow.Null)), nf("s", arrow.StructOf(nf("n", arrow.Null)))),
 	} {
-		a := makeNulls(typ, 3)
+		a := tableschema.NullArray(memory.DefaultAllocator, typ, 3)
 		if a.Len() != 3 || a.NullN() != 3 || !arrow.TypeEqual(a.DataType(), typ) {
 			t.Errorf("%s: %d values, %d nulls, type %s", typ, a.Len(), a.NullN(), a.DataType())
 		}

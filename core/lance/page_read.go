@@ -9,6 +9,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	tableschema "github.com/persisting/persisting/core/schema"
 )
 
 // This file decodes one 2.0 page of a single-column field into Arrow data,
@@ -112,45 +114,11 @@ func nullData(t arrow.DataType, n uint64) (arrow.ArrayData, error) {
 	if n > maxMaterializeBytes/per {
 		return nil, fmt.Errorf("%d null values of %s exceed the reader's %d-byte limit", n, t, maxMaterializeBytes)
 	}
-	a := makeNulls(t, int(n))
+	a := tableschema.NullArray(memory.DefaultAllocator, t, int(n))
 	defer a.Release()
 	d := a.Data()
 	d.Retain()
 	return d, nil
-}
-
-// makeNulls is n NULLs of type t. Unlike array.MakeArrayOfNull it handles
-// null-typed fields inside structs and lists (which panic there).
-func makeNulls(t arrow.DataType, n int) arrow.Array {
-	var d arrow.ArrayData
-	switch t := t.(type) {
-	case *arrow.NullType:
-		return array.NewNull(n)
-	case *arrow.StructType:
-		kids := make([]arrow.ArrayData, t.NumFields())
-		for i, f := range t.Fields() {
-			k := makeNulls(f.Type, n)
-			defer k.Release()
-			kids[i] = k.Data()
-		}
-		d = array.NewData(t, n, []*memory.Buffer{memory.NewBufferBytes(make([]byte, bitutil.BytesForBits(int64(n))))}, kids, n, 0)
-	case arrow.ListLikeType:
-		if t.ID() != arrow.LIST && t.ID() != arrow.LARGE_LIST {
-			return array.MakeArrayOfNull(memory.DefaultAllocator, t, n)
-		}
-		width := 4
-		if t.ID() == arrow.LARGE_LIST {
-			width = 8
-		}
-		items := makeNulls(t.Elem(), 0)
-		defer items.Release()
-		d = array.NewData(t, n, []*memory.Buffer{memory.NewBufferBytes(make([]byte, bitutil.BytesForBits(int64(n)))),
-			memory.NewBufferBytes(make([]byte, width*(n+1)))}, []arrow.ArrayData{items.Data()}, n, 0)
-	default:
-		return array.MakeArrayOfNull(memory.DefaultAllocator, t, n)
-	}
-	defer d.Release()
-	return array.MakeFromData(d)
 }
 
 // withValidity attaches a validity bitmap to freshly decoded data (offset 0),

@@ -28,7 +28,7 @@ func Conform(rec arrow.RecordBatch, target *arrow.Schema, mem memory.Allocator) 
 	for i, f := range target.Fields() {
 		idx := rec.Schema().FieldIndices(f.Name)
 		if len(idx) == 0 {
-			cols[i] = nullArray(mem, f.Type, n)
+			cols[i] = NullArray(mem, f.Type, n)
 			continue
 		}
 		c, err := conformArray(f.Name, rec.Column(idx[0]), f.Type, mem)
@@ -46,7 +46,7 @@ func conformArray(path string, arr arrow.Array, dt arrow.DataType, mem memory.Al
 		return arr, nil
 	}
 	if arr.DataType().ID() == arrow.NULL {
-		return nullArray(mem, dt, arr.Len()), nil
+		return NullArray(mem, dt, arr.Len()), nil
 	}
 	switch t := dt.(type) {
 	case *arrow.Float64Type:
@@ -96,7 +96,7 @@ func conformStruct(path string, s *array.Struct, t *arrow.StructType, mem memory
 			}
 			child = c
 		} else {
-			child = nullArray(mem, f.Type, s.Len())
+			child = NullArray(mem, f.Type, s.Len())
 		}
 		children[i] = child.Data()
 		children[i].Retain()
@@ -155,73 +155,5 @@ func sliceValidity(arr arrow.Array, mem memory.Allocator) *memory.Buffer {
 			bits[i/8] &^= 1 << (i % 8)
 		}
 	}
-	return buf
-}
-
-// nullArray is an all-null array of type dt and length n. arrow-go's
-// MakeArrayOfNull cannot build nested types with null-typed children
-// (list<null> is what an empty Python list infers to), so those are built
-// here.
-func nullArray(mem memory.Allocator, dt arrow.DataType, n int) arrow.Array {
-	switch t := dt.(type) {
-	case *arrow.NullType:
-		return array.NewNull(n)
-	case *arrow.ListType:
-		if !hasNullChild(t) {
-			break
-		}
-		child := nullArray(mem, t.Elem(), 0)
-		defer child.Release()
-		offsets := memory.NewResizableBuffer(mem)
-		defer offsets.Release()
-		offsets.Resize(arrow.Int32Traits.BytesRequired(n + 1)) // zeroed: every list empty
-		validity := zeroBitmap(mem, n)
-		defer validity.Release()
-		data := array.NewData(t, n, []*memory.Buffer{validity, offsets}, []arrow.ArrayData{child.Data()}, n, 0)
-		defer data.Release()
-		return array.MakeFromData(data)
-	case *arrow.StructType:
-		if !hasNullChild(t) {
-			break
-		}
-		children := make([]arrow.ArrayData, t.NumFields())
-		for i, f := range t.Fields() {
-			c := nullArray(mem, f.Type, n)
-			children[i] = c.Data()
-			children[i].Retain()
-			c.Release()
-		}
-		validity := zeroBitmap(mem, n)
-		defer validity.Release()
-		data := array.NewData(t, n, []*memory.Buffer{validity}, children, n, 0)
-		for _, c := range children {
-			c.Release()
-		}
-		defer data.Release()
-		return array.MakeFromData(data)
-	}
-	return array.MakeArrayOfNull(mem, dt, n)
-}
-
-func hasNullChild(dt arrow.DataType) bool {
-	switch t := dt.(type) {
-	case *arrow.NullType:
-		return true
-	case *arrow.ListType:
-		return hasNullChild(t.Elem())
-	case *arrow.StructType:
-		for _, f := range t.Fields() {
-			if hasNullChild(f.Type) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func zeroBitmap(mem memory.Allocator, n int) *memory.Buffer {
-	buf := memory.NewResizableBuffer(mem)
-	buf.Resize(int(bitutil.BytesForBits(int64(n))))
-	clear(buf.Bytes())
 	return buf
 }
