@@ -163,24 +163,34 @@ def _vector_array(key: str, values: list[Any], dim: int | None) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat), dim, mask=mask)
 
 
+_PLAIN, _NESTED, _OUTSIDE = 0, 1, 2
+_KINDS: dict[pa.DataType, int] = {}
+
+
+def _kind(dt: pa.DataType) -> int:
+    """PLAIN: a scalar type of the mapping; NESTED: a list, struct or vector, whose
+    Python values need a closer look; OUTSIDE: not in the mapping. Cached: the
+    same few types come back on every put."""
+    kind = _KINDS.get(dt)
+    if kind is None:
+        if not allowed(dt):
+            kind = _OUTSIDE
+        elif pa.types.is_list(dt) or pa.types.is_struct(dt) or pa.types.is_fixed_size_list(dt):
+            kind = _NESTED
+        else:
+            kind = _PLAIN
+        _KINDS[dt] = kind
+    return kind
+
+
 def _column(
-    key: str, values: list[Any], records: Sequence[Mapping[str, Any]], vectors: Mapping[str, int]
+    key: str,
+    values: list[Any],
+    records: Sequence[Mapping[str, Any]],
+    vectors: Mapping[str, int],
 ) -> pa.Array:
     if key in vectors:
         return _vector_array(key, values, vectors[key])
-    if any(isinstance(v, np.ndarray) for v in values):
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            why = _bad_value(key, value) if isinstance(value, np.ndarray) else "not a vector"
-            if why is not None:
-                raise RecordTypeError(
-                    f"persisting: cannot store key {key!r}: value of type "
-                    f"{type(value).__name__} in a vector column ({why}); supported types: "
-                    f"{SUPPORTED}",
-                    i,
-                )
-        return _vector_array(key, values, None)
     try:
         arr = pa.array(values)
     except _ARROW_ERRORS as exc:
@@ -190,14 +200,33 @@ def _column(
         raise MixedTypesError(
             f"persisting: records disagree on the type of field {key!r}: {exc}"
         ) from None
-    if allowed(arr.type) and not (pa.types.is_list(arr.type) or pa.types.is_struct(arr.type)):
-        return arr
-    if not allowed(arr.type) and any(_has_numpy_scalar(v) for v in values):
+    kind = _kind(arr.type)
+    if kind == _PLAIN:
+        return arr  # a numpy array never infers to a scalar type
+    if any(isinstance(v, np.ndarray) for v in values):
+        return _numpy_vectors(key, values)
+    if kind == _OUTSIDE and any(_has_numpy_scalar(v) for v in values):
         return _column(key, [_plain(v) for v in values], records, vectors)
     err = _first_bad(records, key)
     if err is not None:
         raise err
     return arr
+
+
+def _numpy_vectors(key: str, values: list[Any]) -> pa.Array:
+    """A column holding numpy arrays: every value must be a 1-D float32 vector."""
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        why = _bad_value(key, value) if isinstance(value, np.ndarray) else "not a vector"
+        if why is not None:
+            raise RecordTypeError(
+                f"persisting: cannot store key {key!r}: value of type "
+                f"{type(value).__name__} in a vector column ({why}); supported types: "
+                f"{SUPPORTED}",
+                i,
+            )
+    return _vector_array(key, values, None)
 
 
 def _has_numpy_scalar(value: Any) -> bool:
