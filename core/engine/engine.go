@@ -269,11 +269,8 @@ func (e *Engine) Append(rec arrow.RecordBatch, done func(first int64, err error)
 	if done == nil {
 		return 0, false, ErrBusy
 	}
-	if e.queued >= e.cfg.MaxQueueRows || e.buf.rows >= e.cfg.MaxBufferRows {
-		e.stats.Backpressure++
-		e.cfg.Metrics.AddBackpressure()
-		e.kickFlush()
-		return 0, false, ErrBusy
+	if e.queued >= e.cfg.MaxQueueRows || e.bufferFull() {
+		return 0, false, e.backpressure()
 	}
 	if isReady {
 		// Checked now so a bad batch fails alone; the commit goroutine
@@ -314,13 +311,30 @@ func (e *Engine) writable() error {
 	return nil
 }
 
+// bufferFull: the buffer reached its bound and a sink could drain it.
+// Called with mu held.
+func (e *Engine) bufferFull() bool {
+	return e.sink != nil && e.buf.rows >= e.cfg.MaxBufferRows
+}
+
+// backpressure refuses an append for now (ErrBusy) and gets a flush going.
+// When the last flush failed, waiting may be forever: the append fails with
+// that error instead, so the caller learns why. Called with mu held.
+func (e *Engine) backpressure() error {
+	e.stats.Backpressure++
+	e.cfg.Metrics.AddBackpressure()
+	e.kickFlush()
+	if e.bufferFull() && e.stats.LastFlushError != "" {
+		return fmt.Errorf("persisting: bucket %s: the buffer is full (%d rows) and the last flush failed: %s",
+			e.cfg.Dir, e.buf.rows, e.stats.LastFlushError)
+	}
+	return ErrBusy
+}
+
 // appendVisible adds an owned batch to the buffer. Called with mu held.
 func (e *Engine) appendVisible(owned arrow.RecordBatch) (int64, bool, error) {
-	if e.sink != nil && e.buf.rows >= e.cfg.MaxBufferRows {
-		e.stats.Backpressure++
-		e.cfg.Metrics.AddBackpressure()
-		e.kickFlush()
-		return 0, false, ErrBusy
+	if e.bufferFull() {
+		return 0, false, e.backpressure()
 	}
 	if err := e.evolve(owned.Schema()); err != nil {
 		return 0, false, err

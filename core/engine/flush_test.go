@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,4 +180,35 @@ func TestBackpressureWhenBufferFull(t *testing.T) {
 		t.Fatal("backpressure not counted")
 	}
 	close(sink.gate)
+}
+
+func TestFullBufferWithFailingFlushReportsTheFlushError(t *testing.T) {
+	sink := &slowSink{}
+	sink.fail.Store(true)
+	e := openTest(t, Config{OpenSink: func() (Sink, error) { return sink, nil }, BatchSize: 1, MaxBufferRows: 2})
+	appendInts(t, e, 1, 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Stats().FlushErrors == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the flush never ran")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rec := intBatch(t, "x", 3)
+	defer rec.Release()
+	_, err := appendNow(e, rec)
+	if err == nil || errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("want the flush error, got %v", err)
+	}
+	sink.fail.Store(false)
+	e.kickFlush()
+	for e.Stats().BufferCount != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the buffer never drained after the sink recovered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := appendNow(e, rec); err != nil {
+		t.Fatalf("append after recovery: %v", err)
+	}
 }
