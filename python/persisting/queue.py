@@ -433,7 +433,10 @@ class LanceBackend:
     async def stats(self) -> dict[str, Any]:
         """Per-bucket statistics; Pulsing returns this dict unchanged."""
         await self._bucket.wait_ready()
-        native = self._bucket.stats()
+        return self._stats(self._bucket.stats())
+
+    def _stats(self, native: dict[str, Any]) -> dict[str, Any]:
+        """The stats dict built from the Go bucket's own; subclasses add keys."""
         return {
             "bucket_id": self.bucket_id,
             "backend": self.backend_name,
@@ -548,9 +551,8 @@ class PersistingBackend(LanceBackend):
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"persisting: max_wal_size must be a positive int, got {size!r}")
 
-    async def stats(self) -> dict[str, Any]:
-        result = await super().stats()
-        native = self._bucket.stats()
+    def _stats(self, native: dict[str, Any]) -> dict[str, Any]:
+        result = super()._stats(native)
         for key in (
             "wal_enabled",
             "wal_size",
