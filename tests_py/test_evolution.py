@@ -205,3 +205,19 @@ async def test_values_outside_the_mapping(open_backend, value, match):
         await b.put({"v": value})
     await b.put({"v": None})
     assert b.total_count() == 1
+
+
+async def test_aware_datetimes_in_another_zone_keep_their_instant(open_backend):
+    b = open_backend()
+    plus_one = dt.timezone(dt.timedelta(hours=1))
+    first = dt.datetime(2026, 1, 1, 12, 0, tzinfo=plus_one)
+    later = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    await b.put({"at": first})
+    await b.put({"at": later})
+    for _ in range(2):
+        got = [r["at"] for r in await b.get(10, 0)]
+        assert got == [first, later]  # the same instants
+        assert all(g.utcoffset() == dt.timedelta(hours=1) for g in got)  # the table's zone
+        await b.flush()
+    with pytest.raises(SchemaError, match="at"):
+        await b.put({"at": dt.datetime(2026, 1, 1, 12, 0)})  # naive meets aware

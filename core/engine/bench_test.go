@@ -2,10 +2,13 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/persisting/persisting/core/codec"
 )
 
 func benchRecord(rows int) arrow.RecordBatch {
@@ -40,6 +43,42 @@ func BenchmarkAppendOneRow(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := e.Append(rec, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeFrame is the cost of turning one put's batch into a WAL payload.
+func BenchmarkEncodeFrame(b *testing.B) {
+	rec := benchRecord(1)
+	defer rec.Release()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := encodeFrame(rec, codec.None); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendWAL is one durable append end to end in Go (wal_sync_interval
+// 0.1: no fsync on the path), the Go share of a WAL put.
+func BenchmarkAppendWAL(b *testing.B) {
+	dir := b.TempDir()
+	e, err := Open(Config{Dir: dir, BatchSize: 1 << 40, MaxBufferRows: 1 << 40, WAL: &WALConfig{SyncInterval: 100 * time.Millisecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	<-e.Ready()
+	rec := benchRecord(1)
+	defer rec.Release()
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := e.Append(rec, func(_ int64, err error) { done <- err }); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,6 +63,12 @@ func conformArray(path string, arr arrow.Array, dt arrow.DataType, mem memory.Al
 			}
 			return b.NewArray(), nil
 		}
+	case *arrow.TimestampType:
+		if _, ok := arr.DataType().(*arrow.TimestampType); ok {
+			data := array.NewData(t, arr.Len(), arr.Data().Buffers(), nil, arr.NullN(), arr.Data().Offset())
+			defer data.Release()
+			return array.MakeFromData(data), nil
+		}
 	case *arrow.StructType:
 		if s, ok := arr.(*array.Struct); ok {
 			return conformStruct(path, s, t, mem)

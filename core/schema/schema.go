@@ -103,6 +103,13 @@ func unifyType(path string, table, in arrow.DataType) (arrow.DataType, bool, err
 			}
 			return arrow.StructOf(fields...), true, nil
 		}
+	case *arrow.TimestampType:
+		// Arrow stores instants in UTC; the zone is a label. Aware values in
+		// another zone keep their instant and take the table's zone. Naive
+		// and aware values do not mix.
+		if ts, ok := in.(*arrow.TimestampType); ok && ts.Unit == t.Unit && ts.TimeZone != "" && t.TimeZone != "" {
+			return table, false, nil
+		}
 	case *arrow.ListType:
 		if l, ok := in.(*arrow.ListType); ok {
 			elem, c, err := unifyType(path+"[]", t.Elem(), l.Elem())
