@@ -151,7 +151,12 @@ func (e *Engine) commitQueue() bool {
 func (e *Engine) logGroup(group []queued) error {
 	var rows, raw, stored int64
 	for _, q := range group {
-		payload, n, err := encodeFrame(q.rec, e.codec)
+		var payload []byte
+		var n int
+		err := contain("WAL frame encoding", func() (err error) {
+			payload, n, err = encodeFrame(q.rec, e.codec)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("%w: encode frame: %v", ErrWAL, err)
 		}

@@ -439,7 +439,11 @@ func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, 
 			return nil, nil, ErrWouldBlock
 		}
 		// The sink only grows, so rows below persisted stay where they are.
-		recs, err := e.sink.Read(offset, min(end, persisted)-offset)
+		var recs []arrow.RecordBatch
+		err := contain("the dataset reader", func() (err error) {
+			recs, err = e.sink.Read(offset, min(end, persisted)-offset)
+			return err
+		})
 		if err != nil {
 			release()
 			return nil, nil, err
@@ -588,7 +592,7 @@ func (e *Engine) writeSink(recs []arrow.RecordBatch, watermark uint64) error {
 		return err
 	}
 	defer rec.Release()
-	if err := e.sink.Append(rec, watermark); err != nil {
+	if err := contain("the dataset writer", func() error { return e.sink.Append(rec, watermark) }); err != nil {
 		return fmt.Errorf("persisting: bucket %s: flush: %w", e.cfg.Dir, err)
 	}
 	return nil

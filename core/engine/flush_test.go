@@ -212,3 +212,23 @@ func TestFullBufferWithFailingFlushReportsTheFlushError(t *testing.T) {
 		t.Fatalf("append after recovery: %v", err)
 	}
 }
+
+// panicSink stands for a bug in the dataset layer.
+type panicSink struct{ slowSink }
+
+func (*panicSink) Append(arrow.RecordBatch, uint64) error { panic("bug in the writer") }
+
+func TestPanicInTheDatasetWriterIsAFlushErrorNotACrash(t *testing.T) {
+	sink := &panicSink{}
+	e := openTest(t, Config{OpenSink: func() (Sink, error) { return sink, nil }, BatchSize: 1000})
+	appendInts(t, e, 1, 2)
+	done := make(chan error, 1)
+	e.Flush(func(err error) { done <- err })
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "internal error in the dataset writer") {
+		t.Fatalf("want a contained panic, got %v", err)
+	}
+	if got := readInts(t, e, 0, 2); len(got) != 2 {
+		t.Fatalf("rows lost after a writer panic: %v", got)
+	}
+}

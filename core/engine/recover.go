@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow"
 	"path/filepath"
 
 	"github.com/persisting/persisting/core/wal"
@@ -70,7 +71,11 @@ func (e *Engine) recover() error {
 			return fmt.Errorf("%w: the log has no rows %d..%d that the dataset (watermark %d) does not hold either",
 				ErrCorrupt, e.nextSeq, f.FirstOffset-1, watermark)
 		}
-		rec, err := decodeFrame(f.Payload)
+		var rec arrow.RecordBatch
+		err := contain("WAL frame decoding", func() (err error) {
+			rec, err = decodeFrame(f.Payload)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("%w: frame at row %d: %v", ErrCorrupt, f.FirstOffset, err)
 		}
