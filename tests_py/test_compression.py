@@ -91,3 +91,21 @@ async def test_stats_report_bytes_before_and_after_compression(open_backend):
 def test_unknown_codec_lists_the_valid_ones(tmp_path):
     with pytest.raises(ValueError, match="'zstd', 'lz4', 'snappy'"):
         PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "b"), compression="brotli")
+
+
+async def test_lance_backend_compresses_pages(tmp_path):
+    from persisting import LanceBackend
+
+    sizes = {}
+    for codec in ("none", "zstd"):
+        b = LanceBackend(bucket_id=0, storage_path=str(tmp_path / codec), compression=codec)
+        try:
+            await b.put_batch(RECORDS)
+            await b.flush()
+            stats = await b.stats()
+            assert stats["compression"] == codec and stats["lance_page_codec"] == codec
+        finally:
+            await b.close()
+        sizes[codec] = size(tmp_path / codec / "data.lance")
+        assert lance.dataset(str(tmp_path / codec / "data.lance")).to_table().to_pylist() == RECORDS
+    assert sizes["zstd"] < 0.8 * sizes["none"], sizes

@@ -69,6 +69,9 @@ class LanceBackend:
             stored as ``fixed_size_list<float32, dim>`` vectors. Values given as 1-D
             numpy float32 arrays are vectors without being declared. Vectors read
             back as numpy float32 arrays.
+        compression: ``"zstd"``, ``"lz4"`` or ``"snappy"``: Lance pages are
+            compressed with zstd or lz4 (Lance has no snappy page scheme, so
+            snappy pages use zstd).
         field_defaults: ``{"name": value}``; a record read back with that field
             ``None`` (typically an old record written before the field existed)
             gets ``value`` instead.
@@ -90,6 +93,7 @@ class LanceBackend:
         "max_buffer_rows": None,
         "vector_columns": None,
         "field_defaults": None,
+        "compression": None,
     }
     _warned: ClassVar[set[str]] = set()
 
@@ -126,6 +130,7 @@ class LanceBackend:
             "bucket_id": self.bucket_id,
             "batch_size": self.options["flush_threshold"] or self.batch_size,
             "max_buffer_rows": self.options["max_buffer_rows"] or 0,
+            "compression": self.options["compression"] or "none",
         }
 
     def _recovered(self, total: int) -> None:
@@ -184,6 +189,12 @@ class LanceBackend:
             )
         self._vectors: dict[str, int] = dict(vectors)
         self._defaults: dict[str, Any] = dict(defaults)
+        codec = options["compression"]
+        if codec is not None and codec not in COMPRESSIONS:
+            raise ValueError(
+                f"persisting: unknown compression {codec!r}; valid: None, "
+                + ", ".join(repr(c) for c in COMPRESSIONS)
+            )
 
     # -- writes -------------------------------------------------------------
 
@@ -453,6 +464,8 @@ class LanceBackend:
             "dataset_path": native["dataset_path"],
             "dataset_version": native["dataset_version"],
             "last_flush_seconds": native["last_flush_seconds"],
+            "compression": self.options["compression"] or "none",
+            "lance_page_codec": _LANCE_PAGE_CODEC[self.options["compression"] or "none"],
             "options": dict(self.options),
         }
 
@@ -498,7 +511,6 @@ class PersistingBackend(LanceBackend):
         "wal_sync_interval": 1.0,
         "max_wal_size": 100 * 1024 * 1024,
         "wal_truncate_corrupt": False,
-        "compression": None,
         "enable_metrics": False,
         "metrics_port": None,
         "metrics_addr": "127.0.0.1",
@@ -511,7 +523,6 @@ class PersistingBackend(LanceBackend):
             wal_sync_interval=float(self.options["wal_sync_interval"]),
             max_wal_size=self.options["max_wal_size"],
             wal_truncate_corrupt=bool(self.options["wal_truncate_corrupt"]),
-            compression=self.options["compression"] or "none",
             enable_metrics=bool(self.options["enable_metrics"]),
         )
         return config
@@ -533,12 +544,6 @@ class PersistingBackend(LanceBackend):
 
     def _validate(self, options: dict[str, Any]) -> None:
         super()._validate(options)
-        codec = options["compression"]
-        if codec is not None and codec not in COMPRESSIONS:
-            raise ValueError(
-                f"persisting: unknown compression {codec!r}; valid: None, "
-                + ", ".join(repr(c) for c in COMPRESSIONS)
-            )
         interval = options["wal_sync_interval"]
         if not isinstance(interval, (int, float)) or interval < 0:
             raise ValueError(
@@ -570,9 +575,7 @@ class PersistingBackend(LanceBackend):
             result["wal_error"] = native["wal_error"]
         if native.get("truncated_file"):
             result["truncated_file"] = native["truncated_file"]
-        result["compression"] = self.options["compression"] or "none"
         result["wal_codec"] = native["wal_codec"]
-        result["lance_page_codec"] = _LANCE_PAGE_CODEC[result["compression"]]
         result["wal_bytes_uncompressed"] = native["wal_bytes_uncompressed"]
         result["wal_bytes_written"] = native["wal_bytes_written"]
         if self.options["enable_metrics"]:
