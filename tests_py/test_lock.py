@@ -3,6 +3,7 @@ with close() or garbage collection."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import subprocess
@@ -11,7 +12,7 @@ import textwrap
 
 import pytest
 
-from persisting import LockedError, PersistingBackend
+from persisting import LockedError, PersistingBackend, StorageError
 
 
 async def test_second_open_in_process_fails_naming_path_and_pid(tmp_path):
@@ -84,3 +85,21 @@ async def test_unreachable_but_uncollected_backend_is_reclaimed_on_open(tmp_path
     finally:
         gc.enable()
     await again.close()
+
+
+def test_backend_refuses_use_after_fork(tmp_path):
+    b = PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "bucket_0"))
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the Go runtime did not survive fork()
+            code = 1
+            try:
+                asyncio.run(b.put({"id": 1}))
+            except StorageError as exc:
+                code = 0 if "fork" in str(exc) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        b.close_sync()
