@@ -58,6 +58,7 @@ bench: native
 	$(PY) bench/bench_lance.py
 	$(PY) bench/bench_wal.py
 	$(PY) bench/bench_codec.py
+	$(PY) bench/bench_widening.py
 
 # Thousands of SIGKILL crash cycles (the test suite runs 30).
 SOAK_CYCLES ?= 2000
