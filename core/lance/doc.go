@@ -31,6 +31,9 @@
 // Invariants this package keeps on every commit (§13): data files, deletion
 // files and manifests are immutable once referenced; a fragment id or a field
 // id is never reused; config, table and schema metadata, base paths, the index
-// section and the transaction-file feature flag are carried forward verbatim;
-// a manifest becomes visible only through an atomic create-if-not-exists.
+// section, the transaction-file feature flag and the manifest fields this
+// package does not know (except the per-version ones listed at carriedField)
+// are carried forward verbatim, and so is everything stored in the existing
+// fragments and schema fields; a manifest becomes visible only through an
+// atomic create-if-not-exists.
 package lance

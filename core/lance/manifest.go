@@ -57,12 +57,55 @@ type Manifest struct {
 	config          map[string]string
 	schemaMetadata  map[string][]byte
 	hasBasePaths    bool
-	// carried holds the raw bytes of fields re-emitted verbatim on the next
-	// commit: schema_metadata (5), base_paths (18), table_metadata (19),
-	// branch (20). Fields this package does not know are dropped on purpose:
-	// some are per-version (tag, version_aux_data) or are file offsets that
-	// would point at the wrong bytes in a new file.
+	// carried holds the raw bytes (tag included, in the order read) of the
+	// fields re-emitted verbatim on the next commit; see carriedField.
 	carried []byte
+}
+
+// carriedField tells whether a top-level field of the Manifest we commit on
+// top of is copied, byte for byte, into the version we commit. This is the
+// rule, by field number (Lance 14.0.2's table.proto; each number was checked
+// against pylance 14.0.2):
+//
+// Carried: schema_metadata (5), next_row_id (14: used only with stable row
+// ids, which checkWritable refuses; Lance's own append keeps it unchanged
+// then), base_paths (18), table_metadata (19), branch (20), and every field
+// number that Lance 14 does not define either, as protobuf implementations
+// keep unknown fields. Such a field comes from a newer Lance. One that a
+// writer must understand comes with a writer feature flag, and checkWritable
+// refuses to commit on top of a manifest with a flag it does not know, so
+// nothing is copied from such a manifest. What is left to chance: a future
+// field of the kinds below that comes without a flag (as 23 did) would be
+// copied stale.
+//
+// Not carried, because the value describes one version, or a position in
+// one manifest file, or is derived from what our commit changes (Lance's own
+// append drops 4, 8, 17, 22, 25 and 26, and maintains 24):
+//
+//	 4  version_aux_data        file position of per-version data ("not inheritable")
+//	 8  tag                     names one version
+//	17  blob_dataset_version    reserved; named a version of a blob dataset
+//	22  fragment_tree           index over the fragment list, which we change
+//	24  max_allocated_field_id  field-id high-water mark; Lance rejects it
+//	                            without the stable-field-id writer flag
+//	25  clustering              clustering state of the version
+//	26  max_clustering_id       (Lance's append drops both)
+//
+// Rebuilt by us, so never copied: fields (1), fragments (2; each one from its
+// stored bytes, see fragment.raw), version (3), index_section (6: our offset
+// of the carried index section), timestamp (7), feature flags (9, 10),
+// max_fragment_id (11), transaction_file (12), writer_version (13),
+// data_format (15), config (16), and the offset of the inline transaction,
+// transaction_section (21 before Lance 14, 23 since): copied, it would point
+// at other bytes of our file, and Lance fails to open the version.
+func carriedField(num protowire.Number) bool {
+	switch num {
+	case 1, 2, 3, 6, 7, 9, 10, 11, 12, 13, 15, 16, 21, 23: // rebuilt
+		return false
+	case 4, 8, 17, 22, 24, 25, 26: // per-version
+		return false
+	}
+	return true
 }
 
 type fragment struct {
@@ -136,7 +179,7 @@ func parseManifest(data []byte, path string) (*Manifest, error) {
 		return nil, errAt(pos, "manifest length %d does not end at the footer (%d)", n, size-manifestFooterLen)
 	}
 	m := &Manifest{config: map[string]string{}}
-	var idxPos, txnPos *uint64
+	var idxPos, txnPos, txnPos23 *uint64
 	err := pbWalk(data[pos+4:pos+4+n], func(p pbField) error {
 		var err error
 		switch p.num {
@@ -214,11 +257,24 @@ func parseManifest(data []byte, path string) (*Manifest, error) {
 			err = p.want(protowire.VarintType)
 			v := p.v
 			txnPos = &v
+		case 23:
+			// Lance 14 writes the inline transaction's offset here (21 is
+			// then transaction_section_deprecated) and prefers it to 21.
+			err = p.want(protowire.VarintType)
+			v := p.v
+			txnPos23 = &v
+		default:
+			if carriedField(p.num) {
+				m.carried = append(m.carried, p.raw...)
+			}
 		}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("lance: %s at offset %d: %w", path, pos+4, err)
+	}
+	if txnPos23 != nil {
+		txnPos = txnPos23
 	}
 	section := func(off uint64, what string) ([]byte, error) {
 		if pos < 4 || off > pos-4 {
@@ -431,6 +487,8 @@ func (m *Manifest) encodeFile() []byte {
 	}
 	b = pbString(b, 12, m.transactionFile)
 	if m.transaction != nil {
+		// 21, not 23: Lance 14 still reads 21 when 23 is absent, older
+		// Lance reads only 21.
 		b = pbUintAlways(b, 21, txnPos)
 	}
 	pos := uint64(len(body))
