@@ -87,6 +87,8 @@ async def test_unreachable_but_uncollected_backend_is_reclaimed_on_open(tmp_path
     await again.close()
 
 
+# pylance, imported by other tests, warns at every fork; that fork is the point here.
+@pytest.mark.filterwarnings("ignore:lance is not fork-safe")
 def test_backend_refuses_use_after_fork(tmp_path):
     b = PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "bucket_0"))
     try:
