@@ -33,16 +33,6 @@ async def test_round_trip_exact(open_backend, records):
         assert {k: type(v) for k, v in g.items()} == {k: type(v) for k, v in r.items()}
 
 
-async def test_missing_fields_read_back_as_none(open_backend):
-    b = open_backend()
-    await b.put({"id": "1", "name": "Alice"})
-    await b.put({"id": "2", "name": "Bob", "age": 30})
-    assert await b.get(10, 0) == [
-        {"id": "1", "name": "Alice", "age": None},
-        {"id": "2", "name": "Bob", "age": 30},
-    ]
-
-
 @pytest.mark.parametrize(
     ("record", "error", "match"),
     [
