@@ -1,32 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/persisting/persisting/core/engine"
-	"github.com/persisting/persisting/core/lance"
 	"github.com/persisting/persisting/core/metrics"
 )
-
-// bucketConfig is the JSON the Python side passes to persisting_open.
-type bucketConfig struct {
-	StoragePath        string  `json:"storage_path"`
-	BucketID           int     `json:"bucket_id"`
-	BatchSize          int64   `json:"batch_size"`
-	MaxBufferRows      int64   `json:"max_buffer_rows"`
-	EnableWAL          bool    `json:"enable_wal"`
-	WALSyncInterval    float64 `json:"wal_sync_interval"`
-	MaxWALSize         int64   `json:"max_wal_size"`
-	WALSegmentSize     int64   `json:"wal_segment_size"`
-	WALTruncateCorrupt bool    `json:"wal_truncate_corrupt"`
-	Compression        string  `json:"compression"`
-	EnableMetrics      bool    `json:"enable_metrics"`
-}
 
 // readyToken is the completion token of the end of recovery.
 const readyToken = 0
@@ -44,9 +25,14 @@ type completion struct {
 // Python event loop drains. Go never calls into Python; it queues a
 // completion and bumps the eventfd, and the loop polls.
 type bucket struct {
+	opts engine.Options
 	eng  *engine.Engine
 	sink *engine.LanceSink // set during recovery
 	efd  int
+
+	closeOnce sync.Once
+	markOnce  sync.Once
+	closeErr  error
 
 	mu      sync.Mutex
 	done    []completion
@@ -55,44 +41,20 @@ type bucket struct {
 }
 
 func openBucket(cfgJSON string) (*bucket, error) {
-	var cfg bucketConfig
-	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
-		return nil, fmt.Errorf("%w: config: %v", engine.ErrInvalid, err)
+	opts, err := engine.ParseOptions([]byte(cfgJSON))
+	if err != nil {
+		return nil, err
 	}
-	if cfg.StoragePath == "" {
-		return nil, fmt.Errorf("%w: storage_path is required", engine.ErrInvalid)
-	}
+	closingWait(opts.Dir())
 	efd, err := newEventFD()
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	b := &bucket{efd: efd, efdOpen: true, failed: map[uint64]string{}}
-	dir := filepath.Clean(cfg.StoragePath)
-	ecfg := engine.Config{
-		Dir:           dir,
-		BucketID:      cfg.BucketID,
-		BatchSize:     cfg.BatchSize,
-		MaxBufferRows: cfg.MaxBufferRows,
-		OnSpace:       b.signal,
-		OpenSink: func() (engine.Sink, error) {
-			sink, err := engine.OpenLanceSink(dir, lance.Options{Compression: lancePageCodec(cfg.Compression)})
-			if err == nil {
-				b.sink = sink
-			}
-			return sink, err
-		},
-	}
-	if cfg.EnableMetrics {
-		ecfg.Metrics = metrics.Default().Bucket(dir)
-	}
-	if cfg.EnableWAL {
-		ecfg.WAL = &engine.WALConfig{
-			SyncInterval:    time.Duration(cfg.WALSyncInterval * float64(time.Second)),
-			MaxSize:         cfg.MaxWALSize,
-			SegmentSize:     segmentSize(cfg),
-			TruncateCorrupt: cfg.WALTruncateCorrupt,
-			Compression:     walCodec(cfg.Compression),
-		}
+	b := &bucket{efd: efd, efdOpen: true, failed: map[uint64]string{}, opts: opts}
+	ecfg := opts.Config(func(s *engine.LanceSink) { b.sink = s })
+	ecfg.OnSpace = b.signal
+	if opts.EnableMetrics {
+		ecfg.Metrics = metrics.Default().Bucket(opts.Dir())
 	}
 	eng, err := engine.Open(ecfg)
 	if err != nil {
@@ -102,44 +64,11 @@ func openBucket(cfgJSON string) (*bucket, error) {
 	}
 	b.eng = eng
 	go func() {
+		defer survive("the end of recovery")
 		<-eng.Ready()
 		b.complete(readyToken, eng.Recovered(), eng.ReadyErr())
 	}()
 	return b, nil
-}
-
-// segmentSize keeps segments small against max_wal_size: the log shrinks
-// by whole segments, so a segment as large as the bound would let the log
-// reach twice the bound before a flush could release anything.
-func segmentSize(cfg bucketConfig) int64 {
-	if cfg.WALSegmentSize > 0 {
-		return cfg.WALSegmentSize
-	}
-	if cfg.MaxWALSize > 0 {
-		return min(max(cfg.MaxWALSize/4, 4<<10), 64<<20)
-	}
-	return 0
-}
-
-// lancePageCodec is the Lance page compression for a compression option.
-// Lance has no snappy page scheme, so snappy pages are written with zstd.
-func lancePageCodec(codec string) string {
-	switch codec {
-	case "zstd", "lz4":
-		return codec
-	case "snappy":
-		return "zstd"
-	}
-	return ""
-}
-
-// walCodec is the WAL frame compression for a compression option: all
-// three codecs apply to frames.
-func walCodec(codec string) string {
-	if codec == "none" {
-		return ""
-	}
-	return codec
 }
 
 // complete queues a finished operation and wakes the loop.
@@ -188,15 +117,34 @@ func (b *bucket) takeError(token uint64) string {
 	return msg
 }
 
-func (b *bucket) close() error {
-	err := b.eng.Close()
+// shutdown closes the engine (blocking: it flushes) once; concurrent
+// callers wait for the first. The eventfd stays open and completions stay
+// queued for poll until release: the appends a close finishes must still
+// reach the caller.
+func (b *bucket) shutdown() error {
+	b.closeOnce.Do(func() {
+		b.markClosing()
+		defer closingDone(b.opts.Dir())
+		b.closeErr = b.eng.Close()
+	})
+	return b.closeErr
+}
+
+// markClosing records, before any close of b begins, that b's directory
+// is being released, so that an open of the same directory in this process
+// waits for it instead of failing with a lock error.
+func (b *bucket) markClosing() {
+	b.markOnce.Do(func() { closingStart(b.opts.Dir()) })
+}
+
+// release closes the eventfd; the handle is gone by then.
+func (b *bucket) release() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.efdOpen {
 		b.efdOpen = false
 		syscall.Close(b.efd)
 	}
-	b.mu.Unlock()
-	return err
 }
 
 func newEventFD() (int, error) {

@@ -84,6 +84,8 @@ func statusOf(err error) int32 {
 	return stError
 }
 
+var errReservedToken = fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid)
+
 // errPoisoned marks every error reported after a panic.
 var errPoisoned = errors.New("library poisoned")
 
@@ -189,7 +191,7 @@ func persisting_append(h C.uintptr_t, arr, sch unsafe.Pointer, token C.uint64_t,
 	}
 	b, err := lookup(h)
 	if err == nil && token == readyToken {
-		err = fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid)
+		err = errReservedToken
 	}
 	if err != nil {
 		cdata.ReleaseCArrowArray(carr)
@@ -330,7 +332,7 @@ func persisting_flush(h C.uintptr_t, token C.uint64_t, errOut **C.char) (rc C.in
 		return fail(errOut, err)
 	}
 	if token == readyToken {
-		return fail(errOut, fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid))
+		return fail(errOut, errReservedToken)
 	}
 	tok := uint64(token)
 	b.eng.Flush(func(err error) { b.complete(tok, 0, err) })
@@ -341,6 +343,8 @@ type bucketStats struct {
 	engine.Stats
 	DatasetPath    string `json:"dataset_path"`
 	DatasetVersion uint64 `json:"dataset_version"`
+	Compression    string `json:"compression"`
+	LancePageCodec string `json:"lance_page_codec"`
 }
 
 // persisting_stats writes the bucket's stats as JSON.
@@ -352,7 +356,11 @@ func persisting_stats(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_
 	if err != nil {
 		return fail(errOut, err)
 	}
-	st := bucketStats{Stats: b.eng.Stats()}
+	st := bucketStats{Stats: b.eng.Stats(), LancePageCodec: engine.PageCodec(b.opts.Compression)}
+	st.Compression = b.opts.Compression
+	if st.Compression == "" {
+		st.Compression = "none"
+	}
 	if b.sink != nil {
 		st.DatasetPath = b.sink.Path()
 		st.DatasetVersion = b.sink.Version()
@@ -379,7 +387,10 @@ func persisting_close(h C.uintptr_t, errOut **C.char) (rc C.int32_t) {
 		return stOK // idempotent
 	}
 	cgo.Handle(h).Delete()
-	if err := v.(*bucket).close(); err != nil {
+	b := v.(*bucket)
+	err := b.shutdown()
+	b.release()
+	if err != nil {
 		return fail(errOut, err)
 	}
 	return stOK

@@ -19,8 +19,13 @@ async def test_second_open_in_process_fails_naming_path_and_pid(tmp_path):
     path = str(tmp_path / "bucket_0")
     first = PersistingBackend(bucket_id=0, storage_path=path)
     try:
+        second = PersistingBackend(bucket_id=0, storage_path=path)  # never raises
         with pytest.raises(LockedError) as info:
-            PersistingBackend(bucket_id=0, storage_path=path)
+            await second.ready()
+        with pytest.raises(LockedError):
+            second.total_count()  # what Pulsing calls first, synchronously
+        with pytest.raises(LockedError):
+            await second.put({"a": 1})
         assert path in str(info.value)
         assert f"pid {os.getpid()}" in str(info.value)
     finally:
@@ -51,7 +56,7 @@ def test_open_held_by_another_process_fails_with_its_pid(tmp_path):
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
-            PersistingBackend(bucket_id=0, storage_path=path)
+            PersistingBackend(bucket_id=0, storage_path=path).total_count()
     finally:
         holder.communicate("", timeout=30)
     # The holder exited without close(): the kernel dropped its lock.

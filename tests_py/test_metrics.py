@@ -150,9 +150,10 @@ async def test_real_prometheus_scrapes_the_metrics_port(open_backend, tmp_path):
         await proc.wait()
 
 
-def test_bad_metrics_port_is_a_value_error(tmp_path):
+async def test_bad_metrics_port_is_a_value_error(tmp_path):
+    backend = PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "b"), metrics_port=70000)
     with pytest.raises(ValueError, match="metrics_port"):
-        PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "b"), metrics_port=70000)
+        await backend.ready()
 
 
 STATS_KEYS = {

@@ -27,7 +27,8 @@ async def test_put_get_offsets(open_backend):
     assert await b.get(5, 10) == []  # exactly at the end
     assert await b.get(5, 1000) == []  # far past the end
     assert await b.get(0, 0) == []
-    assert await b.get(-1, 0) == []
+    with pytest.raises(ValueError, match="limit"):
+        await b.get(-1, 0)
 
 
 async def test_negative_offset_is_a_clear_error(open_backend):
@@ -66,7 +67,8 @@ async def test_stream_chunks_of_at_most_100_and_total_at_most_limit(open_backend
     assert [len(c) for c in chunks] == [100, 20]
     assert chunks[0][0] == {"id": 30}
     assert await collect(b.get_stream(0, 0)) == []
-    assert await collect(b.get_stream(-5, 0)) == []
+    with pytest.raises(ValueError, match="limit"):
+        await collect(b.get_stream(-5, 0))
     assert await collect(b.get_stream(10, 350)) == []
 
 
@@ -181,7 +183,7 @@ async def test_constructor_creates_directory_and_accepts_pulsing_keywords(tmp_pa
     )
     try:
         assert path.is_dir()
-        assert b.options["compression"] == "lz4"
+        assert b.options.compression == "lz4"
     finally:
         await b.close()
 
@@ -197,17 +199,42 @@ async def test_unknown_option_warns_once_and_is_ignored(open_backend):
 
 
 @pytest.mark.parametrize(
-    ("options", "match"),
+    ("options", "error", "match"),
     [
-        ({"compression": "gzip"}, "valid: None, 'none', 'zstd', 'lz4', 'snappy'"),
-        ({"wal_sync_interval": -1}, "wal_sync_interval"),
-        ({"max_wal_size": 0}, "max_wal_size"),
-        ({"flush_threshold": "big"}, "flush_threshold"),
+        ({"compression": "gzip"}, ValueError, "valid: None, 'none', 'zstd', 'lz4', 'snappy'"),
+        ({"wal_sync_interval": -1}, ValueError, "wal_sync_interval"),
+        ({"wal_sync_interval": float("nan")}, ValueError, "wal_sync_interval"),
+        ({"wal_sync_interval": True}, TypeError, "wal_sync_interval"),
+        ({"wal_sync_interval": "1"}, TypeError, "wal_sync_interval"),
+        ({"max_wal_size": 0}, ValueError, "max_wal_size"),
+        ({"max_wal_size": 1.5}, TypeError, "max_wal_size"),
+        ({"flush_threshold": "big"}, TypeError, "flush_threshold"),
+        ({"flush_threshold": True}, TypeError, "flush_threshold"),
+        ({"enable_wal": "false"}, TypeError, "enable_wal"),
+        ({"enable_wal": 1}, TypeError, "enable_wal"),
+        ({"enable_metrics": "yes"}, TypeError, "enable_metrics"),
+        ({"wal_truncate_corrupt": None}, TypeError, "wal_truncate_corrupt"),
+        ({"metrics_port": True}, ValueError, "metrics_port"),
+        ({"vector_columns": {"v": 0}}, ValueError, "vector_columns"),
+        ({"vector_columns": {"a.b": 4}}, ValueError, "'.'"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"batch_size": True}, TypeError, "batch_size"),
     ],
 )
-async def test_bad_options_are_value_errors(tmp_path, options, match):
-    with pytest.raises(ValueError, match=match):
-        PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "b"), **options)
+async def test_bad_options_are_typed_errors_raised_by_every_call(tmp_path, options, error, match):
+    """The constructor keeps the error (inside Pulsing an exception there only says
+    the actor died); ready(), total_count() and every call raise it."""
+    backend = PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "b"), **options)
+    with pytest.raises(error, match=match):
+        await backend.ready()
+    with pytest.raises(error, match=match):
+        backend.total_count()
+    with pytest.raises(error, match=match):
+        await backend.put({"a": 1})
+    with pytest.raises(error, match=match):
+        await backend.get()
+    await backend.close()  # nothing to close, no error
+    assert not (tmp_path / "b").exists()  # refused before anything touched the disk
 
 
 async def test_close_is_idempotent_and_later_calls_fail_clearly(open_backend):

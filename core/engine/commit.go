@@ -20,13 +20,9 @@ type queued struct {
 }
 
 func (e *Engine) kickCommit() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.closed {
-		select {
-		case e.commitKick <- struct{}{}:
-		default:
-		}
+	select {
+	case e.commitKick <- struct{}{}:
+	default:
 	}
 }
 
@@ -46,22 +42,23 @@ func (e *Engine) commitLoop() {
 	dirty := false
 	for {
 		select {
-		case _, ok := <-e.commitKick:
-			if !ok {
-				e.shutdownLog()
-				return
-			}
+		case <-e.commitKick:
+		case <-e.quit:
+			e.survive("the log shutdown", e.shutdownLog)
+			return
 		case <-tick:
 			if dirty {
-				e.syncLog()
+				e.survive("the log sync", func() { e.syncLog() })
 				dirty = false
 			}
 			continue
 		}
-		if e.commitQueue() && e.log != nil && e.cfg.WAL.SyncInterval > 0 {
-			dirty = true
-		}
-		e.releaseLog()
+		e.survive("the commit loop", func() {
+			if e.commitQueue() && e.log != nil && e.cfg.WAL.SyncInterval > 0 {
+				dirty = true
+			}
+			e.releaseLog()
+		})
 	}
 }
 
@@ -91,20 +88,39 @@ func (e *Engine) drainQueue() {
 // frames in the same order and reaches the same table. Sequence numbers are
 // handed out here too, to accepted appends only, so they stay contiguous.
 func (e *Engine) commitQueue() bool {
-	e.mu.Lock()
-	group := e.queue
-	e.queue = nil
-	e.queued = 0
+	group, accepted, errs := e.takeGroup()
 	if len(group) == 0 {
-		e.mu.Unlock()
 		return false
 	}
-	firsts := make([]int64, len(group))
-	errs := make([]error, len(group))
-	var accepted []queued
+	var err error
+	if e.log != nil && len(accepted) > 0 {
+		err = e.logGroup(accepted)
+	}
+	firsts := e.showGroup(group, errs, err)
+	e.mu.Lock()
+	e.inflight = nil
+	e.mu.Unlock()
+	for i, q := range group {
+		q.rec.Release()
+		q.done(firsts[i], errs[i])
+	}
+	return err == nil && e.log != nil && len(accepted) > 0
+}
+
+// takeGroup moves the queue into inflight, unifies each append's schema in
+// queue order and numbers the accepted ones. errs[i] is set for refused
+// appends.
+func (e *Engine) takeGroup() (group, accepted []queued, errs []error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	group = e.queue
+	e.queue = nil
+	e.queued = 0
+	e.inflight = group
+	errs = make([]error, len(group))
 	for i := range group {
 		q := &group[i]
-		if errs[i] = e.writable(); errs[i] == nil {
+		if errs[i] = e.committable(); errs[i] == nil {
 			errs[i] = e.evolve(q.rec.Schema())
 		}
 		if errs[i] == nil {
@@ -113,23 +129,24 @@ func (e *Engine) commitQueue() bool {
 			accepted = append(accepted, *q)
 		}
 	}
-	e.mu.Unlock()
+	return group, accepted, errs
+}
 
-	var err error
-	if e.log != nil && len(accepted) > 0 {
-		err = e.logGroup(accepted)
-	}
-
+// showGroup makes the logged appends of a group visible; logErr is the
+// failure of the log write, which every accepted append then reports.
+func (e *Engine) showGroup(group []queued, errs []error, logErr error) []int64 {
 	e.mu.Lock()
-	if err != nil && e.walErr == nil {
-		e.walErr = err
+	defer e.mu.Unlock()
+	if logErr != nil && e.walErr == nil {
+		e.walErr = logErr
 	}
+	firsts := make([]int64, len(group))
 	for i, q := range group {
 		if errs[i] != nil {
 			continue
 		}
-		if err != nil {
-			errs[i] = err
+		if logErr != nil {
+			errs[i] = logErr
 			continue
 		}
 		firsts[i], errs[i] = e.addToBuffer(q.rec)
@@ -138,12 +155,7 @@ func (e *Engine) commitQueue() bool {
 		}
 	}
 	e.cfg.Metrics.SetBufferRows(e.buf.rows)
-	e.mu.Unlock()
-	for i, q := range group {
-		q.rec.Release()
-		q.done(firsts[i], errs[i])
-	}
-	return err == nil && e.log != nil && len(accepted) > 0
+	return firsts
 }
 
 // logGroup writes one frame per append and fsyncs when asked to. A failure
@@ -233,10 +245,13 @@ func (e *Engine) releaseLog() {
 // shutdownLog fails what is still queued and closes the log (which syncs).
 func (e *Engine) shutdownLog() {
 	e.mu.Lock()
-	group := e.queue
-	e.queue = nil
+	inflight, queue := e.inflight, e.queue
+	e.queue, e.inflight = nil, nil
 	e.mu.Unlock()
-	for _, q := range group {
+	for _, q := range inflight { // only after a recovered panic
+		q.done(0, ErrClosed)
+	}
+	for _, q := range queue {
 		q.rec.Release()
 		q.done(0, ErrClosed)
 	}

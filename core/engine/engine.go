@@ -137,26 +137,41 @@ type Engine struct {
 	readyErr  error // set before ready closes
 	recovered int64 // set before ready closes
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// closing: Close has begun; Append refuses from then on, while what was
+	// queued before is still committed and flushed. closed: the goroutines
+	// are told to stop. closing is set before closed, each once.
+	closing bool
 	closed  bool
-	table   *arrow.Schema
-	buf     buffer
-	seqBase uint64 // WAL sequence number of buffer row buf.base
-	nextSeq uint64 // sequence number of the next appended row
-	queue   []queued
-	queued  int64 // rows in queue
-	walErr  error // the log failed: every later write is refused
-	changed chan struct{}
-	waiters []flushWaiter // sorted by target
+	// broken is an internal error (a recovered panic in one of the
+	// engine's goroutines): the bucket refuses writes, Close still works.
+	broken error
+	// inflight is the group the commit goroutine is working on, so that a
+	// panic there can still complete it.
+	inflight []queued
+	table    *arrow.Schema
+	buf      buffer
+	seqBase  uint64 // WAL sequence number of buffer row buf.base
+	nextSeq  uint64 // sequence number of the next appended row
+	queue    []queued
+	queued   int64 // rows in queue
+	walErr   error // the log failed: every later write is refused
+	changed  chan struct{}
+	waiters  []flushWaiter // sorted by target
 	// afterRelease are flush waiters to complete once the log is truncated.
 	afterRelease []flushWaiter
 	stats        Stats
 	released     uint64 // watermark the WAL was last truncated to
 
+	// The kick channels are never closed: any goroutine may kick at any
+	// time, including during and after Close. quit tells the loops to stop.
 	flushKick  chan struct{}
 	flushDone  chan struct{}
 	commitKick chan struct{}
 	commitDone chan struct{}
+	quit       chan struct{}
+	closeDone  chan struct{}
+	closeErr   error
 }
 
 type flushWaiter struct {
@@ -211,6 +226,8 @@ func Open(cfg Config) (*Engine, error) {
 		flushDone:  make(chan struct{}),
 		commitKick: make(chan struct{}, 1),
 		commitDone: make(chan struct{}),
+		quit:       make(chan struct{}),
+		closeDone:  make(chan struct{}),
 	}
 	e.stats.BucketID = cfg.BucketID
 	e.stats.Dir = cfg.Dir
@@ -232,7 +249,10 @@ func (e *Engine) ReadyErr() error { return e.readyErr }
 func (e *Engine) Recovered() int64 { return e.recovered }
 
 func (e *Engine) run() {
-	e.readyErr = e.recover()
+	e.survive("recovery", func() { e.readyErr = e.recover() })
+	if e.readyErr == nil && e.broken != nil {
+		e.readyErr = e.broken
+	}
 	e.recovered = e.buf.end() // before ready closes: no append is visible yet
 	close(e.ready)
 	go e.flushLoop()
@@ -250,6 +270,9 @@ func (e *Engine) run() {
 func (e *Engine) Append(rec arrow.RecordBatch, done func(first int64, err error)) (first int64, pending bool, err error) {
 	if rec.NumRows() == 0 {
 		return 0, false, fmt.Errorf("%w: empty batch", ErrInvalid)
+	}
+	if err := schema.Validate(rec); err != nil {
+		return 0, false, fmt.Errorf("persisting: bucket %s: %w", e.cfg.Dir, err)
 	}
 	owned, err := deepCopy(rec, e.mem)
 	if err != nil {
@@ -280,7 +303,7 @@ func (e *Engine) Append(rec arrow.RecordBatch, done func(first int64, err error)
 		}
 	}
 	owned.Retain()
-	e.queue = append(e.queue, queued{rec: owned, done: done})
+	e.queue = append(e.queue, queued{rec: owned, done: once(done)})
 	e.queued += owned.NumRows()
 	select {
 	case e.commitKick <- struct{}{}:
@@ -298,11 +321,24 @@ func (e *Engine) isReady() bool {
 	}
 }
 
-// writable reports why the bucket cannot take writes. Called with mu held.
+// writable reports why the bucket cannot take new writes. Called with mu
+// held.
 func (e *Engine) writable() error {
+	if e.closing {
+		return ErrClosed
+	}
+	return e.committable()
+}
+
+// committable reports why the bucket cannot commit writes it already took
+// (those queued before Close began are still committed). Called with mu
+// held.
+func (e *Engine) committable() error {
 	switch {
 	case e.closed:
 		return ErrClosed
+	case e.broken != nil:
+		return e.broken
 	case e.walErr != nil:
 		return e.walErr
 	case e.isReady() && e.readyErr != nil:
@@ -465,6 +501,19 @@ func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, 
 // goroutine) once they are in the sink, or with the flush error.
 func (e *Engine) Flush(done func(error)) {
 	e.mu.Lock()
+	closing := e.closing
+	e.mu.Unlock()
+	if closing {
+		done(ErrClosed)
+		return
+	}
+	e.flush(done)
+}
+
+// flush is Flush without the closing check: Close uses it for its final
+// flush.
+func (e *Engine) flush(done func(error)) {
+	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		done(ErrClosed)
@@ -474,7 +523,7 @@ func (e *Engine) Flush(done func(error)) {
 		// Never wait here: the caller may be the event loop.
 		go func() {
 			<-e.ready
-			e.Flush(done)
+			e.flush(done)
 		}()
 		return
 	}
@@ -503,8 +552,16 @@ func (e *Engine) kickFlush() {
 // flushLoop is the only writer of the sink.
 func (e *Engine) flushLoop() {
 	defer close(e.flushDone)
-	for range e.flushKick {
-		for e.flushOnce() {
+	for {
+		select {
+		case <-e.flushKick:
+		case <-e.quit:
+			return
+		}
+		progress := true
+		for progress {
+			progress = false
+			e.survive("the flush loop", func() { progress = e.flushOnce() })
 		}
 	}
 }
@@ -515,14 +572,7 @@ func (e *Engine) flushOnce() bool {
 	if e.sink == nil || e.readyErr != nil {
 		return false
 	}
-	e.mu.Lock()
-	if !e.flushWanted() {
-		e.mu.Unlock()
-		return false
-	}
-	recs, n := e.buf.front(e.buf.rows)
-	watermark := e.seqBase + uint64(n)
-	e.mu.Unlock()
+	recs, n, watermark := e.takeFlush()
 	if n == 0 {
 		return false
 	}
@@ -532,38 +582,7 @@ func (e *Engine) flushOnce() bool {
 		r.Release()
 	}
 	e.cfg.Metrics.ObserveFlush(time.Since(start), err)
-	e.mu.Lock()
-	var ready []flushWaiter
-	if err != nil {
-		e.stats.FlushErrors++
-		e.stats.LastFlushError = err.Error()
-		ready, e.waiters = e.waiters, nil
-	} else {
-		e.stats.Flushes++
-		e.stats.LastFlushError = ""
-		e.stats.LastFlushSecs = time.Since(start).Seconds()
-		e.buf.dropFront(n)
-		// Another writer (real Lance) may have committed rows meanwhile: our
-		// rows went in after theirs, so the buffer now starts past both.
-		if rows := e.sink.Rows(); rows != e.buf.base {
-			e.buf.rebase(rows)
-		}
-		e.seqBase = watermark
-		e.cfg.Metrics.SetBufferRows(e.buf.rows)
-		i := 0
-		for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
-			i++
-		}
-		ready, e.waiters = e.waiters[:i:i], e.waiters[i:]
-	}
-	if err == nil && e.log != nil {
-		// The commit goroutine owns the log: it drops the segments now in
-		// the sink, then completes these waiters, so that a flush returns
-		// with the log already truncated.
-		e.afterRelease = append(e.afterRelease, ready...)
-		ready = nil
-	}
-	e.mu.Unlock()
+	ready := e.finishFlush(n, watermark, start, err)
 	for _, w := range ready {
 		w.done(err)
 	}
@@ -572,6 +591,57 @@ func (e *Engine) flushOnce() bool {
 		e.cfg.OnSpace()
 	}
 	return err == nil
+}
+
+// takeFlush returns the buffered batches to persist, their row count and
+// the watermark to commit with them.
+func (e *Engine) takeFlush() ([]arrow.RecordBatch, int64, uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.broken != nil || !e.flushWanted() {
+		return nil, 0, 0
+	}
+	recs, n := e.buf.front(e.buf.rows)
+	return recs, n, e.seqBase + uint64(n)
+}
+
+// finishFlush records a flush's outcome and returns the flush waiters to
+// complete now (with a WAL, successful ones complete once the log is
+// released, in the commit goroutine).
+func (e *Engine) finishFlush(n int64, watermark uint64, start time.Time, err error) []flushWaiter {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var ready []flushWaiter
+	if err != nil {
+		e.stats.FlushErrors++
+		e.stats.LastFlushError = err.Error()
+		ready, e.waiters = e.waiters, nil
+		return ready
+	}
+	e.stats.Flushes++
+	e.stats.LastFlushError = ""
+	e.stats.LastFlushSecs = time.Since(start).Seconds()
+	e.buf.dropFront(n)
+	// Another writer (real Lance) may have committed rows meanwhile: our
+	// rows went in after theirs, so the buffer now starts past both.
+	if rows := e.sink.Rows(); rows != e.buf.base {
+		e.buf.rebase(rows)
+	}
+	e.seqBase = watermark
+	e.cfg.Metrics.SetBufferRows(e.buf.rows)
+	i := 0
+	for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
+		i++
+	}
+	ready, e.waiters = e.waiters[:i:i], e.waiters[i:]
+	if e.log != nil {
+		// The commit goroutine owns the log: it drops the segments now in
+		// the sink, then completes these waiters, so that a flush returns
+		// with the log already truncated.
+		e.afterRelease = append(e.afterRelease, ready...)
+		ready = nil
+	}
+	return ready
 }
 
 // flushWanted: the buffer reached the batch size, someone waits for a
@@ -628,27 +698,32 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// Close waits for recovery and queued appends, flushes what the sink can
-// take, syncs and closes the WAL and releases the directory lock. It is
-// idempotent.
+// Close waits for recovery, refuses new appends, commits what was queued,
+// flushes what the sink can take, syncs and closes the WAL and releases the
+// directory lock. It is idempotent and safe to call concurrently: later
+// calls wait for the first and return nil.
 func (e *Engine) Close() error {
 	<-e.ready
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		<-e.closeDone
+		return nil
+	}
+	e.closing = true
+	e.mu.Unlock()
+	defer close(e.closeDone)
 	var flushErr error
 	if e.sink != nil && e.readyErr == nil {
 		e.drainQueue()
 		done := make(chan error, 1)
-		e.Flush(func(err error) { done <- err })
+		e.flush(func(err error) { done <- err })
 		flushErr = <-done
 	}
 	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
-	}
 	e.closed = true
-	close(e.flushKick)
-	close(e.commitKick)
 	e.mu.Unlock()
+	close(e.quit)
 	<-e.flushDone
 	<-e.commitDone // fails what is still queued and closes the log
 	e.mu.Lock()
@@ -656,6 +731,7 @@ func (e *Engine) Close() error {
 	waiters := append(e.waiters, e.afterRelease...)
 	e.waiters, e.afterRelease = nil, nil
 	close(e.changed)
+	e.changed = make(chan struct{})
 	e.mu.Unlock()
 	for _, w := range waiters {
 		w.done(ErrClosed)
@@ -665,7 +741,8 @@ func (e *Engine) Close() error {
 		sinkErr = e.sink.Close()
 	}
 	e.cfg.Metrics.Unregister()
-	return errors.Join(flushErr, sinkErr, e.lock.release())
+	e.closeErr = errors.Join(flushErr, sinkErr, e.lock.release())
+	return e.closeErr
 }
 
 // deepCopy copies rec into memory owned by mem, so that the producer's

@@ -17,7 +17,7 @@ func fld(name string, dt arrow.DataType) arrow.Field {
 var (
 	i64  = arrow.PrimitiveTypes.Int64
 	f64  = arrow.PrimitiveTypes.Float64
-	utf8 = arrow.BinaryTypes.String
+	str  = arrow.BinaryTypes.String
 	null = arrow.Null
 )
 
@@ -30,24 +30,24 @@ func TestUnify(t *testing.T) {
 		errField  string
 	}{
 		{"same", sch(fld("a", i64)), sch(fld("a", i64)), sch(fld("a", i64)), false, ""},
-		{"new field appended", sch(fld("a", i64)), sch(fld("b", utf8), fld("a", i64)), sch(fld("a", i64), fld("b", utf8)), true, ""},
+		{"new field appended", sch(fld("a", i64)), sch(fld("b", str), fld("a", i64)), sch(fld("a", i64), fld("b", str)), true, ""},
 		{"int widens", sch(fld("a", i64)), sch(fld("a", f64)), sch(fld("a", f64)), true, ""},
 		{"float takes ints", sch(fld("a", f64)), sch(fld("a", i64)), sch(fld("a", f64)), false, ""},
-		{"null takes type", sch(fld("a", null)), sch(fld("a", utf8)), sch(fld("a", utf8)), true, ""},
-		{"null incoming", sch(fld("a", utf8)), sch(fld("a", null)), sch(fld("a", utf8)), false, ""},
-		{"struct field added", sch(fld("s", arrow.StructOf(fld("x", i64)))), sch(fld("s", arrow.StructOf(fld("y", utf8)))),
-			sch(fld("s", arrow.StructOf(fld("x", i64), fld("y", utf8)))), true, ""},
+		{"null takes type", sch(fld("a", null)), sch(fld("a", str)), sch(fld("a", str)), true, ""},
+		{"null incoming", sch(fld("a", str)), sch(fld("a", null)), sch(fld("a", str)), false, ""},
+		{"struct field added", sch(fld("s", arrow.StructOf(fld("x", i64)))), sch(fld("s", arrow.StructOf(fld("y", str)))),
+			sch(fld("s", arrow.StructOf(fld("x", i64), fld("y", str)))), true, ""},
 		{"list elem widens", sch(fld("l", arrow.ListOf(i64))), sch(fld("l", arrow.ListOf(f64))), sch(fld("l", arrow.ListOf(f64))), true, ""},
 		{"other time zone keeps the table's", sch(fld("t", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})),
 			sch(fld("t", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "+01:00"})),
 			sch(fld("t", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})), false, ""},
 		{"naive meets aware", sch(fld("t", &arrow.TimestampType{Unit: arrow.Microsecond})),
 			sch(fld("t", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})), nil, false, "t"},
-		{"int to str", sch(fld("a", i64)), sch(fld("a", utf8)), nil, false, "a"},
-		{"str to int", sch(fld("a", utf8)), sch(fld("a", i64)), nil, false, "a"},
+		{"int to str", sch(fld("a", i64)), sch(fld("a", str)), nil, false, "a"},
+		{"str to int", sch(fld("a", str)), sch(fld("a", i64)), nil, false, "a"},
 		{"scalar to list", sch(fld("a", i64)), sch(fld("a", arrow.ListOf(i64))), nil, false, "a"},
 		{"struct to scalar", sch(fld("s", arrow.StructOf(fld("x", i64)))), sch(fld("s", i64)), nil, false, "s"},
-		{"nested conflict", sch(fld("s", arrow.StructOf(fld("x", i64)))), sch(fld("s", arrow.StructOf(fld("x", utf8)))), nil, false, "s.x"},
+		{"nested conflict", sch(fld("s", arrow.StructOf(fld("x", i64)))), sch(fld("s", arrow.StructOf(fld("x", str)))), nil, false, "s.x"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,7 +72,7 @@ func TestUnify(t *testing.T) {
 func TestConformFillsWidensAndReorders(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
-	// rec: {b: utf8, a: int64}, with a null in a.
+	// rec: {b: str, a: int64}, with a null in a.
 	ab := array.NewInt64Builder(mem)
 	ab.AppendValues([]int64{1, 0}, []bool{true, false})
 	a := ab.NewArray()
@@ -81,12 +81,12 @@ func TestConformFillsWidensAndReorders(t *testing.T) {
 	sb.AppendValues([]string{"x", "y"}, nil)
 	s := sb.NewArray()
 	sb.Release()
-	rec := array.NewRecordBatch(sch(fld("b", utf8), fld("a", i64)), []arrow.Array{s, a}, 2)
+	rec := array.NewRecordBatch(sch(fld("b", str), fld("a", i64)), []arrow.Array{s, a}, 2)
 	a.Release()
 	s.Release()
 	defer rec.Release()
 
-	target := sch(fld("a", f64), fld("b", utf8), fld("c", utf8))
+	target := sch(fld("a", f64), fld("b", str), fld("c", str))
 	out, err := Conform(rec, target, mem)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestConformSlicedStructAndList(t *testing.T) {
 	full.Release()
 	defer rec.Release()
 
-	target := sch(fld("s", arrow.StructOf(fld("x", f64), fld("y", utf8))), fld("l", arrow.ListOf(f64)))
+	target := sch(fld("s", arrow.StructOf(fld("x", f64), fld("y", str))), fld("l", arrow.ListOf(f64)))
 	out, err := Conform(rec, target, mem)
 	if err != nil {
 		t.Fatal(err)

@@ -50,12 +50,16 @@ class _Registration:
 
 def _finalize(reg: _Registration) -> None:
     """Release the Go bucket (and its directory lock) when the backend is
-    garbage-collected without close(): Pulsing never calls close()."""
+    garbage-collected without close(): Pulsing never calls close().
+
+    A finalizer runs wherever the garbage collector happens to run, so it never
+    blocks: Go flushes and closes the bucket in the background, and an open of
+    the same directory in this process waits for that close."""
     try:
         reg.unregister()
-        _lib.close_bucket(reg.handle)
-    except Exception:
-        pass  # best effort at GC or interpreter exit; the WAL keeps data safe
+        _lib.lib().persisting_close_detached(reg.handle)
+    except Exception:  # at interpreter exit the loop or library may be gone
+        pass
 
 
 def _on_event(ref: weakref.ReferenceType[NativeBucket]) -> None:
@@ -65,14 +69,12 @@ def _on_event(ref: weakref.ReferenceType[NativeBucket]) -> None:
 
 
 def open_handle(config: dict[str, Any]) -> int:
-    """Open the Go bucket. A lock held by this very process is retried once after
-    a garbage collection: an actor system that was shut down may still hold
-    unreachable backends whose finalizers have not run yet."""
+    """Open the Go bucket. A held lock is retried once after a garbage collection:
+    an actor system that was shut down may still hold unreachable backends whose
+    finalizers have not run yet (Go waits for the closes they start)."""
     try:
         return _lib.open_bucket(config)
-    except LockedError as exc:
-        if f"(pid {os.getpid()})" not in str(exc):
-            raise
+    except LockedError:
         gc.collect()
         return _lib.open_bucket(config)
 
@@ -101,6 +103,10 @@ class NativeBucket:
         self._poll_tokens = (ctypes.c_uint64 * _POLL_CAPACITY)()
         self._poll_status = (ctypes.c_int32 * _POLL_CAPACITY)()
         self._poll_first = (ctypes.c_int64 * _POLL_CAPACITY)()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- loop binding -------------------------------------------------------
 
@@ -156,9 +162,16 @@ class NativeBucket:
             callback()
 
     def _set_ready(self, status: int, total: int) -> None:
+        if self.ready:
+            return
+        error = None
         if status < 0:
             msg = _lib.take_string(_lib.lib().persisting_take_error(self.handle, _READY_TOKEN))
-            self.ready_error = _lib.error_for(status, msg)
+            error = _lib.error_for(status, msg)
+        self._mark_ready(error, total)
+
+    def _mark_ready(self, error: Exception | None, total: int) -> None:
+        self.ready_error = error
         self.ready = True
         for callback in self._on_ready:
             callback(total)
@@ -179,6 +192,18 @@ class NativeBucket:
             await fut
         if self.ready_error is not None:
             raise self.ready_error
+
+    def recovered_rows(self) -> int:
+        """Block until recovery has finished and return the row count it found
+        (raising its error). For synchronous callers that need the count now;
+        the loop itself learns of the end of recovery through the eventfd."""
+        total = ctypes.c_int64(0)
+        err = ctypes.c_char_p()
+        _lib.check(
+            _lib.lib().persisting_wait_ready(self.handle, ctypes.byref(total), ctypes.byref(err)),
+            err,
+        )
+        return total.value
 
     def new_token(self) -> int:
         return next(self._tokens)
@@ -259,22 +284,40 @@ class NativeBucket:
         return await self.loop().run_in_executor(_EXECUTOR, fn, *args)
 
     async def close(self) -> None:
+        """Close the Go bucket without blocking the loop: appends already handed
+        to Go complete first (stored, or with their error), then the close's own
+        completion arrives, then the handle is released. Idempotent."""
         if self._closed:
             return
-        loop = asyncio.get_running_loop()
-        self._reg.unregister()
+        token, fut = self.new_waiter()
+        err = ctypes.c_char_p()
         self._closed = True
         self._finalizer.detach()
-        await loop.run_in_executor(_EXECUTOR, _lib.close_bucket, self.handle)
-        waiting, self._waiting = self._waiting, {}
-        for callback in waiting.values():
-            callback(0, ClosedError("persisting: the backend was closed"))
+        try:
+            _lib.check(
+                _lib.lib().persisting_close_async(self.handle, token, ctypes.byref(err)), err
+            )
+            await fut
+        finally:
+            self._release()
 
     def close_sync(self) -> None:
         """Close from synchronous code (no running loop needed); blocks."""
         if self._closed:
             return
-        self._reg.unregister()
         self._closed = True
         self._finalizer.detach()
-        _lib.close_bucket(self.handle)
+        self._release()
+
+    def _release(self) -> None:
+        """Release the handle (closing the bucket first if that has not happened)
+        and fail whatever still waits on a completion."""
+        self._reg.unregister()
+        try:
+            _lib.close_bucket(self.handle)
+        finally:
+            waiting, self._waiting = self._waiting, {}
+            for callback in waiting.values():
+                callback(0, ClosedError("persisting: the backend was closed"))
+            if not self.ready:
+                self._mark_ready(ClosedError("persisting: the backend was closed"), 0)

@@ -108,6 +108,9 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_metrics_serve": ([ctypes.c_char_p, _c_char_pp, _c_char_pp], i32),
         "persisting_read_version": ([up, u64, i64, i64, vp, _c_char_pp], i32),
         "persisting_close": ([up, _c_char_pp], i32),
+        "persisting_close_async": ([up, u64, _c_char_pp], i32),
+        "persisting_close_detached": ([up], i32),
+        "persisting_wait_ready": ([up, ctypes.POINTER(i64), _c_char_pp], i32),
         "persisting_free": ([vp], None),
     }
     for name, (argtypes, restype) in sigs.items():

@@ -16,17 +16,29 @@ written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from ._names import MAX_DEPTH, check_name
+from .errors import SchemaError
 
 SUPPORTED = (
     "bool, int, float, str, bytes, None, datetime, date, list, dict, "
     "and 1-D numpy float32 arrays (vectors)"
 )
 
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+# What pyarrow raises for a value it cannot convert (UnicodeEncodeError: a
+# lone surrogate in a string).
+_ARROW_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    UnicodeError,
+)
 _SCALAR_TYPES = (
     pa.types.is_boolean,
     pa.types.is_int64,
@@ -50,17 +62,56 @@ class MixedTypesError(TypeError):
     """Records that are each valid alone disagree on a field's type within one batch."""
 
 
+class RecordSchemaError(SchemaError):
+    """One record's values disagree with a declared type (a vector column's
+    dimension) or among themselves (a list holding both str and bytes);
+    ``index`` is its position in a batch."""
+
+    def __init__(self, message: str, index: int = 0) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 def check_record(record: Any) -> None:
-    """Cheap structural checks done before a record is parked: a non-empty dict with str keys."""
+    """Structural checks done before a record is parked: a non-empty dict whose
+    keys, at every depth, are valid field names (see :mod:`persisting._names`), and
+    no deeper than :data:`~persisting._names.MAX_DEPTH`. Raises ``TypeError`` or
+    ``ValueError`` naming the field."""
     if not isinstance(record, dict):
         raise TypeError(f"persisting: a record must be a dict, got {type(record).__name__}")
     if not record:
         raise ValueError("persisting: a record must have at least one field, got {}")
-    for key in record:
+    for key, value in record.items():
         if type(key) is not str:
             raise TypeError(
                 f"persisting: record keys must be str, got {type(key).__name__} key {key!r}"
             )
+        check_name(key, key)
+        if isinstance(value, (dict, list)):
+            _check_nested(value, key, 2)
+
+
+def _check_nested(value: dict[Any, Any] | list[Any], path: str, depth: int) -> None:
+    """Names and depth inside a dict or list whose items sit at ``depth``."""
+    if depth > MAX_DEPTH:
+        raise ValueError(
+            f"persisting: field {path!r}: nested deeper than {MAX_DEPTH} levels "
+            "(a top-level field is level 1; each dict or list adds one)"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(
+                    f"persisting: field {path!r}: dict keys must be str, got "
+                    f"{type(key).__name__} key {key!r}"
+                )
+            check_name(key, f"{path}.{key}")
+            if isinstance(item, (dict, list)):
+                _check_nested(item, f"{path}.{key}", depth + 1)
+        return
+    for item in value:
+        if isinstance(item, (dict, list)):
+            _check_nested(item, f"{path}[]", depth + 1)
 
 
 def allowed(dt: pa.DataType) -> bool:
@@ -133,6 +184,7 @@ def diagnose(record: Mapping[str, Any], index: int = 0) -> RecordTypeError | Non
 def _vector_array(key: str, values: list[Any], dim: int | None) -> pa.Array:
     """A fixed_size_list<float32, dim> column; dim None takes the first vector's length."""
     rows: list[np.ndarray | None] = []
+    declared = dim
     for i, value in enumerate(values):
         if value is None:
             rows.append(None)
@@ -146,6 +198,17 @@ def _vector_array(key: str, values: list[Any], dim: int | None) -> pa.Array:
         if vec.ndim != 1:
             raise RecordTypeError(
                 f"persisting: vector column {key!r} needs 1-D values, got {vec.ndim}-D", i
+            )
+        if len(vec) == 0:
+            raise RecordTypeError(
+                f"persisting: vector column {key!r} needs at least one element, got none", i
+            )
+        if declared is not None and len(vec) != declared:
+            raise RecordSchemaError(
+                f"persisting: field {key!r}: the table has type "
+                f"fixed_size_list<float32, {declared}> (declared in vector_columns), the "
+                f"record has a vector of dimension {len(vec)}",
+                i,
             )
         if dim is None:
             dim = len(vec)
@@ -201,8 +264,10 @@ def _column(
             f"persisting: records disagree on the type of field {key!r}: {exc}"
         ) from None
     kind = _kind(arr.type)
-    if kind == _PLAIN:
-        return arr  # a numpy array never infers to a scalar type
+    if kind == _PLAIN:  # a numpy array never infers to a scalar type
+        if len(values) > 1:
+            _check_plain(key, values)
+        return arr
     if any(isinstance(v, np.ndarray) for v in values):
         return _numpy_vectors(key, values)
     if kind == _OUTSIDE and any(_has_numpy_scalar(v) for v in values):
@@ -210,7 +275,69 @@ def _column(
     err = _first_bad(records, key)
     if err is not None:
         raise err
+    for i, value in enumerate(values):
+        if not _conforms(value, arr.type):
+            if len(values) == 1:
+                raise RecordSchemaError(
+                    f"persisting: field {key!r}: its values disagree on their types (pyarrow "
+                    f"would store them all as {arr.type}, changing some); make them agree",
+                    i,
+                )
+            raise MixedTypesError(f"persisting: records disagree on the type of field {key!r}")
     return arr
+
+
+def _category(value: Any) -> str:
+    """The stored kind of a scalar: values of one column must share one (an int
+    column may take floats: it widens)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "number"
+    if isinstance(value, (float, np.floating)):
+        return "number"
+    if isinstance(value, datetime):
+        return "datetime" if value.tzinfo is None else "aware datetime"
+    if isinstance(value, date):
+        return "date"
+    return type(value).__name__
+
+
+def _check_plain(key: str, values: list[Any]) -> None:
+    """pyarrow merges str with bytes, dates with datetimes and naive with aware
+    datetimes, changing values; refuse such a mix as separate puts are refused."""
+    kinds = {_category(v) for v in values if v is not None}
+    if len(kinds) > 1:
+        raise MixedTypesError(
+            f"persisting: records disagree on the type of field {key!r}: "
+            + " and ".join(sorted(kinds))
+        )
+
+
+def _conforms(value: Any, dt: pa.DataType) -> bool:
+    """Whether ``value`` reads back as itself from a column of type ``dt``."""
+    if value is None:
+        return True
+    if pa.types.is_list(dt):
+        return isinstance(value, list) and all(_conforms(v, dt.value_type) for v in value)
+    if pa.types.is_struct(dt):
+        return isinstance(value, dict) and all(_conforms(value.get(f.name), f.type) for f in dt)
+    if pa.types.is_fixed_size_list(dt) or pa.types.is_null(dt):
+        return True
+    kind = _category(value)
+    if pa.types.is_timestamp(dt):
+        return kind == ("datetime" if dt.tz is None else "aware datetime")
+    return kind == _KIND_OF_TYPE.get(str(dt), kind)
+
+
+_KIND_OF_TYPE = {
+    "bool": "bool",
+    "int64": "number",
+    "double": "number",
+    "string": "str",
+    "binary": "bytes",
+    "date32[day]": "date",
+}
 
 
 def _numpy_vectors(key: str, values: list[Any]) -> pa.Array:

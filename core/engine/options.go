@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/persisting/persisting/core/codec"
+	"github.com/persisting/persisting/core/lance"
+)
+
+// Options are a bucket's settings as a caller of the C ABI gives them (JSON,
+// the names of the Python backend options). ParseOptions is the one place
+// where they are checked and where storage policy is decided (the segment
+// size, the codec of WAL frames and of Lance pages): the C bridge holds
+// none, because its callers are not only persisting's Python package.
+type Options struct {
+	StoragePath        string   `json:"storage_path"`
+	BucketID           int      `json:"bucket_id"`
+	BatchSize          int64    `json:"batch_size"`
+	MaxBufferRows      int64    `json:"max_buffer_rows"`
+	EnableWAL          bool     `json:"enable_wal"`
+	WALSyncInterval    *float64 `json:"wal_sync_interval"`
+	MaxWALSize         int64    `json:"max_wal_size"`
+	WALSegmentSize     int64    `json:"wal_segment_size"`
+	WALTruncateCorrupt bool     `json:"wal_truncate_corrupt"`
+	Compression        string   `json:"compression"`
+	EnableMetrics      bool     `json:"enable_metrics"`
+}
+
+// Defaults of the options that have one.
+const (
+	DefaultWALSyncInterval = time.Second
+	DefaultMaxWALSize      = 100 << 20
+	// maxSyncInterval: longer would leave acknowledged records unsynced for
+	// longer than any deployment means to.
+	maxSyncInterval = time.Hour
+)
+
+// ParseOptions decodes and checks the JSON options: unknown names, wrong
+// JSON types and out-of-range values are errors (ErrInvalid) that name the
+// option, never silently replaced by a default.
+func ParseOptions(js []byte) (Options, error) {
+	var o Options
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		return o, fmt.Errorf("%w: options: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return o, fmt.Errorf("%w: options: trailing data after the JSON object", ErrInvalid)
+	}
+	return o, o.check()
+}
+
+func (o Options) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	}
+	switch {
+	case o.StoragePath == "":
+		return bad("storage_path is required")
+	case o.BatchSize <= 0:
+		return bad("batch_size must be a positive number of rows, got %d", o.BatchSize)
+	case o.MaxBufferRows < 0:
+		return bad("max_buffer_rows must be positive (0 for the default), got %d", o.MaxBufferRows)
+	case o.MaxWALSize < 0:
+		return bad("max_wal_size must be a positive number of bytes (0 for the default), got %d", o.MaxWALSize)
+	case o.WALSegmentSize < 0:
+		return bad("wal_segment_size must be positive (0 for the default), got %d", o.WALSegmentSize)
+	}
+	if v := o.WALSyncInterval; v != nil {
+		if math.IsNaN(*v) || *v < 0 || *v > maxSyncInterval.Seconds() {
+			return bad("wal_sync_interval must be between 0 and %g seconds, got %g", maxSyncInterval.Seconds(), *v)
+		}
+	}
+	if _, err := codec.ByName(o.Compression); err != nil {
+		return bad("compression: %v", err)
+	}
+	return nil
+}
+
+// Dir is the bucket directory.
+func (o Options) Dir() string { return filepath.Clean(o.StoragePath) }
+
+// Config is the engine configuration the options describe, with a Lance
+// sink at {dir}/data.lance; onSink receives the sink once recovery opened
+// it.
+func (o Options) Config(onSink func(*LanceSink)) Config {
+	dir := o.Dir()
+	page := lance.Options{Compression: lancePageCodec(o.Compression)}
+	cfg := Config{
+		Dir:           dir,
+		BucketID:      o.BucketID,
+		BatchSize:     o.BatchSize,
+		MaxBufferRows: o.MaxBufferRows,
+		OpenSink: func() (Sink, error) {
+			sink, err := OpenLanceSink(dir, page)
+			if err == nil && onSink != nil {
+				onSink(sink)
+			}
+			return sink, err
+		},
+	}
+	if o.EnableWAL {
+		interval := DefaultWALSyncInterval
+		if o.WALSyncInterval != nil {
+			interval = time.Duration(*o.WALSyncInterval * float64(time.Second))
+		}
+		maxSize := o.MaxWALSize
+		if maxSize == 0 {
+			maxSize = DefaultMaxWALSize
+		}
+		cfg.WAL = &WALConfig{
+			SyncInterval:    interval,
+			MaxSize:         maxSize,
+			SegmentSize:     segmentSize(o.WALSegmentSize, maxSize),
+			TruncateCorrupt: o.WALTruncateCorrupt,
+			Compression:     o.Compression,
+		}
+	}
+	return cfg
+}
+
+// segmentSize keeps segments small against max_wal_size: the log shrinks
+// by whole segments, so a segment as large as the bound would let the log
+// reach twice the bound before a flush could release anything.
+func segmentSize(given, maxWAL int64) int64 {
+	if given > 0 {
+		return given
+	}
+	return min(max(maxWAL/4, 4<<10), 64<<20)
+}
+
+// lancePageCodec is the Lance page compression for a compression option.
+// Lance has no snappy page scheme, so snappy pages are written with zstd.
+func lancePageCodec(name string) string {
+	switch name {
+	case "zstd", "lz4":
+		return name
+	case "snappy":
+		return "zstd"
+	}
+	return ""
+}
+
+// PageCodec is the codec name of Lance pages for a compression option
+// ("none" when uncompressed); stats report it.
+func PageCodec(compression string) string {
+	if c := lancePageCodec(compression); c != "" {
+		return c
+	}
+	return "none"
+}

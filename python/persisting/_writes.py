@@ -1,0 +1,167 @@
+"""Write coalescing and backpressure for one bucket.
+
+Puts made in one loop tick travel to Go as one Arrow batch; each still fails
+alone. A batch Go refuses as busy waits, in order, for the eventfd wake-up that
+says room was freed. Every future this module hands out is resolved: with
+success once Go reports the rows stored, with the record's own error, or with
+:class:`~persisting.ClosedError` when the bucket closes first (and then the
+record was not stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from . import _lib
+from ._bridge import NativeBucket
+from ._records import MixedTypesError, RecordSchemaError, RecordTypeError, to_batch
+from .errors import ClosedError, SchemaError
+
+Futures = list["asyncio.Future[None]"]
+# Errors a record can cause on its own while it is converted.
+_RECORD_ERRORS = (RecordTypeError, MixedTypesError, RecordSchemaError)
+
+
+class WriteQueue:
+    """The pending puts and refused batches of one bucket, on its event loop.
+
+    ``on_stored(first, rows)`` runs when rows ``[first, first+rows)`` are stored."""
+
+    def __init__(
+        self,
+        bucket: NativeBucket,
+        vectors: Mapping[str, int],
+        on_stored: Callable[[int, int], None],
+    ) -> None:
+        self._bucket = bucket
+        self._vectors = vectors
+        self._on_stored = on_stored
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._scheduled = False
+        self._blocked: deque[tuple[pa.RecordBatch, Futures]] = deque()
+        bucket.on_wake(self._retry_blocked)
+
+    def put(self, record: dict[str, Any]) -> asyncio.Future[None]:
+        """Park a checked record; the first put of a tick schedules one submit."""
+        loop = self._bucket.loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._pending.append((record, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self.submit_pending)
+        return fut
+
+    def send_batch(self, batch: pa.RecordBatch) -> asyncio.Future[None]:
+        """Append a whole batch, after the puts that came first."""
+        fut: asyncio.Future[None] = self._bucket.loop().create_future()
+        self.submit_pending()
+        self._send(batch, [fut])
+        return fut
+
+    def submit_pending(self) -> None:
+        """Send every record parked so far as one batch."""
+        self._scheduled = False
+        group = [(r, f) for r, f in self._pending if not f.done()]
+        self._pending = []
+        if not group:
+            return
+        try:
+            batch = to_batch([r for r, _ in group], self._vectors)
+        except Exception:  # sorted out record by record below
+            self._submit_each(group)
+            return
+        self._send(batch, [f for _, f in group])
+
+    def _submit_each(self, group: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        """Slow path: one batch per record, so a bad record fails alone."""
+        for record, fut in group:
+            try:
+                batch = to_batch([record], self._vectors)
+            except _RECORD_ERRORS as exc:
+                fut.set_exception(exc)
+                continue
+            except Exception as exc:  # any failure must reach its put
+                fut.set_exception(
+                    TypeError(
+                        f"persisting: the record could not be converted to Arrow "
+                        f"({type(exc).__name__}: {exc})"
+                    )
+                )
+                continue
+            self._send(batch, [fut])
+
+    def _send(self, batch: pa.RecordBatch, futs: Futures) -> None:
+        """Append batch; resolve futs (one per record, or one for a whole
+        put_batch) when it is stored. Keeps order behind refused batches."""
+        if self._blocked:
+            self._blocked.append((batch, futs))
+            return
+        # The completion of a pending append is drained by the loop, which is
+        # not running while this code is: registering the waiter after the
+        # call cannot miss it.
+        token = self._bucket.new_token()
+        try:
+            status, first = self._bucket.append(batch, token)
+        except Exception as exc:  # typed errors from Go, reported per put
+            self._failed(batch, futs, exc)
+            return
+        if status == _lib.PENDING:
+            self._bucket.on_completion(
+                token, lambda first, err: self._committed(batch, futs, first, err)
+            )
+        elif status == _lib.BUSY:
+            self._blocked.append((batch, futs))
+        else:
+            self._stored(batch, futs, first)
+
+    def _committed(
+        self, batch: pa.RecordBatch, futs: Futures, first: int, error: Exception | None
+    ) -> None:
+        if error is not None:
+            self._failed(batch, futs, error)
+        else:
+            self._stored(batch, futs, first)
+
+    def _stored(self, batch: pa.RecordBatch, futs: Futures, first: int) -> None:
+        self._on_stored(first, batch.num_rows)
+        for fut in futs:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _failed(self, batch: pa.RecordBatch, futs: Futures, exc: BaseException) -> None:
+        if isinstance(exc, SchemaError) and len(futs) > 1 and not self._bucket.closed:
+            # Several puts shared the batch: retry one by one so only the
+            # offenders fail.
+            for i, fut in enumerate(futs):
+                self._send(batch.slice(i, 1), [fut])
+            return
+        fail(futs, exc)
+
+    def _retry_blocked(self) -> None:
+        while self._blocked:
+            batch, futs = self._blocked.popleft()
+            self._send(batch, futs)
+            if self._blocked and self._blocked[-1][1] is futs:
+                break  # still busy; wait for the next wake-up
+
+    def close(self) -> None:
+        """Before the bucket closes: send what is parked (it may still be stored)
+        and fail what Go refused as busy (it was not stored)."""
+        self.submit_pending()
+        blocked, self._blocked = self._blocked, deque()
+        for _, futs in blocked:
+            fail(
+                futs,
+                ClosedError("persisting: the backend was closed before this record was stored"),
+            )
+
+
+def fail(futs: Futures, exc: BaseException) -> None:
+    for fut in futs:
+        if not fut.done():
+            fut.set_exception(exc)
