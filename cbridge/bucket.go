@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/persisting/persisting/core/engine"
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 	"github.com/persisting/persisting/core/metrics"
 )
 

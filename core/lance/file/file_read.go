@@ -1,0 +1,512 @@
+package file
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/persisting/persisting/core/lance/encoding"
+	"github.com/persisting/persisting/core/lance/pb"
+)
+
+// fileReader holds the parsed metadata of one 2.0 data file: the footer, the
+// FileDescriptor and, per column, its pages with their encodings. Page
+// buffers are read on demand, one ReadAt per buffer.
+type Reader struct {
+	path   string
+	size   uint64
+	Rows   uint64
+	Fields []*encoding.Field // FileDescriptor schema, pre-order
+	Cols   []columnMeta
+}
+
+type columnMeta struct {
+	Pages []pageMeta
+	// starts[i] is the first slot of page i; starts[len(pages)] is the
+	// column length. Binary search over it finds the pages of a range.
+	starts []uint64
+	// itemStarts[i] is the first list item of offsets page i (list columns).
+	itemStarts []uint64
+}
+
+type pageMeta struct {
+	Offs, sizes []uint64
+	Length      uint64
+	Enc         *encoding.ArrayEncoding
+}
+
+func (r *Reader) errorf(off uint64, format string, args ...any) error {
+	return fmt.Errorf("lance: %s at offset %d: %s", r.path, off, fmt.Sprintf(format, args...))
+}
+
+func (r *Reader) wrap(off uint64, err error) error {
+	return fmt.Errorf("lance: %s at offset %d: %w", r.path, off, err)
+}
+
+// openFileReader parses the footer and metadata of a data file of the given
+// size (the manifest's file_size_bytes, or a stat).
+func OpenReader(ra io.ReaderAt, size uint64, path string) (*Reader, error) {
+	r := &Reader{path: path, size: size}
+	if size < footerLen {
+		return nil, r.errorf(0, "file of %d bytes is shorter than the %d-byte footer", size, footerLen)
+	}
+	foot := make([]byte, footerLen)
+	if _, err := ra.ReadAt(foot, int64(size-footerLen)); err != nil {
+		return nil, r.wrap(size-footerLen, err)
+	}
+	if !bytes.Equal(foot[36:], Magic) {
+		return nil, r.errorf(size-4, "bad magic %q", foot[36:])
+	}
+	metaStart := binary.LittleEndian.Uint64(foot[0:])
+	cmoStart := binary.LittleEndian.Uint64(foot[8:])
+	gboStart := binary.LittleEndian.Uint64(foot[16:])
+	numGB := uint64(binary.LittleEndian.Uint32(foot[24:]))
+	numCols := uint64(binary.LittleEndian.Uint32(foot[28:]))
+	major, minor := binary.LittleEndian.Uint16(foot[32:]), binary.LittleEndian.Uint16(foot[34:])
+	switch {
+	case major == 0 && minor == 3, major == 2 && minor == 0:
+	case major == 2:
+		return nil, fmt.Errorf("%w: %s: data file format 2.%d (only 2.0 is implemented)", encoding.ErrUnsupported, path, minor)
+	default:
+		return nil, fmt.Errorf("%w: %s: data file version (%d,%d) is not Lance file format 2.0", encoding.ErrUnsupported, path, major, minor)
+	}
+	end := size - footerLen
+	if numGB == 0 {
+		return nil, r.errorf(size-footerLen, "no global buffers (the schema must be global buffer 0)")
+	}
+	if cmoStart > end || numCols > (end-cmoStart)/16 || gboStart > end || numGB > (end-gboStart)/16 {
+		return nil, r.errorf(size-footerLen, "offset tables (cmo %d x %d, gbo %d x %d) beyond the footer", cmoStart, numCols, gboStart, numGB)
+	}
+	// Read from the start of the metadata (global buffer 0 precedes the column
+	// metadata) to the footer in one go.
+	gbo := make([]byte, 16)
+	if _, err := ra.ReadAt(gbo, int64(gboStart)); err != nil {
+		return nil, r.wrap(gboStart, err)
+	}
+	gb0Pos, gb0Len := binary.LittleEndian.Uint64(gbo), binary.LittleEndian.Uint64(gbo[8:])
+	tailStart := min(gb0Pos, metaStart, cmoStart)
+	if gb0Pos > end || gb0Len > end-gb0Pos || metaStart > end {
+		return nil, r.errorf(gboStart, "global buffer 0 (%d, %d) beyond the footer", gb0Pos, gb0Len)
+	}
+	tail := make([]byte, end-tailStart)
+	if _, err := ra.ReadAt(tail, int64(tailStart)); err != nil {
+		return nil, r.wrap(tailStart, err)
+	}
+	at := func(pos, n uint64) []byte { return tail[pos-tailStart : pos-tailStart+n] }
+	if err := r.parseDescriptor(at(gb0Pos, gb0Len)); err != nil {
+		return nil, r.wrap(gb0Pos, err)
+	}
+	cmo := at(cmoStart, 16*numCols)
+	r.Cols = make([]columnMeta, numCols)
+	for c := range r.Cols {
+		pos, n := binary.LittleEndian.Uint64(cmo[16*c:]), binary.LittleEndian.Uint64(cmo[16*c+8:])
+		if pos < tailStart || pos > end || n > end-pos {
+			return nil, r.errorf(cmoStart+16*uint64(c), "column %d metadata (%d, %d) outside the metadata region", c, pos, n)
+		}
+		if err := r.parseColumn(&r.Cols[c], at(pos, n)); err != nil {
+			return nil, r.wrap(pos, fmt.Errorf("column %d: %w", c, err))
+		}
+	}
+	return r, nil
+}
+
+func (r *Reader) parseDescriptor(b []byte) error {
+	return pb.Walk(b, func(p pb.Entry) error {
+		switch p.Num {
+		case 1:
+			if err := p.Want(protowire.BytesType); err != nil {
+				return err
+			}
+			return pb.Walk(p.B, func(q pb.Entry) error {
+				if q.Num != 1 {
+					return nil
+				}
+				if err := q.Want(protowire.BytesType); err != nil {
+					return err
+				}
+				f, err := encoding.DecodeField(q.B)
+				if err != nil {
+					return err
+				}
+				r.Fields = append(r.Fields, f)
+				return nil
+			})
+		case 2:
+			if err := p.Want(protowire.VarintType); err != nil {
+				return err
+			}
+			r.Rows = p.V
+		}
+		return nil
+	})
+}
+
+func (r *Reader) parseColumn(c *columnMeta, b []byte) error {
+	c.starts = []uint64{0}
+	err := pb.Walk(b, func(p pb.Entry) error {
+		switch p.Num {
+		case 1:
+			if err := p.Want(protowire.BytesType); err != nil {
+				return err
+			}
+			url, val, err := decodeDirectEncoding(p.B)
+			if err != nil {
+				return err
+			}
+			// ColumnEncoding{values: Empty} is the only column encoding of
+			// plain 2.0 columns; zone maps and blobs change how pages read.
+			if url != encoding.TypeURLColumnEncoding || !bytes.Equal(val, []byte{0x0a, 0x00}) {
+				return fmt.Errorf("%w: column encoding %s %x", encoding.ErrUnsupported, url, val)
+			}
+		case 2:
+			if err := p.Want(protowire.BytesType); err != nil {
+				return err
+			}
+			pg, err := parsePage(p.B)
+			if err != nil {
+				return fmt.Errorf("page %d: %w", len(c.Pages), err)
+			}
+			for i := range pg.Offs {
+				if pg.Offs[i] > r.size || pg.sizes[i] > r.size-pg.Offs[i] {
+					return fmt.Errorf("page %d buffer %d (%d, %d) beyond the file", len(c.Pages), i, pg.Offs[i], pg.sizes[i])
+				}
+			}
+			last := c.starts[len(c.starts)-1]
+			if pg.Length > math.MaxInt32 || last+pg.Length < last {
+				return fmt.Errorf("page %d length %d too large", len(c.Pages), pg.Length)
+			}
+			c.Pages = append(c.Pages, pg)
+			c.starts = append(c.starts, last+pg.Length)
+			if pg.Enc.Kind == encoding.EncList {
+				if c.itemStarts == nil {
+					c.itemStarts = []uint64{0}
+				}
+				li := c.itemStarts[len(c.itemStarts)-1]
+				if li+pg.Enc.NumItems < li {
+					return fmt.Errorf("page %d num_items overflows", len(c.Pages)-1)
+				}
+				c.itemStarts = append(c.itemStarts, li+pg.Enc.NumItems)
+			}
+		case 3, 4:
+			// Column buffers: Lance's plain 2.0 columns have none, and no
+			// encoding we decode refers to them.
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c.itemStarts != nil && len(c.itemStarts) != len(c.starts) {
+		return fmt.Errorf("column mixes list and non-list pages")
+	}
+	return nil
+}
+
+// pos is the file offset of a page's first buffer (0 for a page without
+// buffers), for error messages.
+func (p *pageMeta) pos() uint64 {
+	if len(p.Offs) == 0 {
+		return 0
+	}
+	return p.Offs[0]
+}
+
+func parsePage(b []byte) (pageMeta, error) {
+	var pg pageMeta
+	var encBytes []byte
+	err := pb.Walk(b, func(p pb.Entry) error {
+		var err error
+		switch p.Num {
+		case 1:
+			pg.Offs, err = p.Varints(pg.Offs)
+		case 2:
+			pg.sizes, err = p.Varints(pg.sizes)
+		case 3:
+			err = p.Want(protowire.VarintType)
+			pg.Length = p.V
+		case 4:
+			if err = p.Want(protowire.BytesType); err != nil {
+				return err
+			}
+			var url string
+			url, encBytes, err = decodeDirectEncoding(p.B)
+			if err == nil && url != encoding.TypeURLArrayEncoding {
+				if url == encoding.TypeURLPageLayout21 {
+					return fmt.Errorf("%w: 2.1 page layout in a 2.0 file", encoding.ErrUnsupported)
+				}
+				return fmt.Errorf("%w: page encoding %q", encoding.ErrUnsupported, url)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return pg, err
+	}
+	if len(pg.Offs) != len(pg.sizes) {
+		return pg, fmt.Errorf("%d buffer offsets but %d sizes", len(pg.Offs), len(pg.sizes))
+	}
+	if encBytes == nil {
+		return pg, fmt.Errorf("page without encoding")
+	}
+	pg.Enc, err = encoding.DecodeArrayEncoding(encBytes, 0)
+	return pg, err
+}
+
+// decodeDirectEncoding unwraps Encoding{direct{Any}} into the Any's type URL
+// and value. Indirect encodings are unimplemented in Lance itself.
+func decodeDirectEncoding(b []byte) (url string, val []byte, err error) {
+	found := false
+	err = pb.Walk(b, func(p pb.Entry) error {
+		switch p.Num {
+		case 1, 3:
+			return fmt.Errorf("%w: indirect or empty encoding", encoding.ErrUnsupported)
+		case 2:
+			found = true
+			if err := p.Want(protowire.BytesType); err != nil {
+				return err
+			}
+			return pb.Walk(p.B, func(q pb.Entry) error {
+				if q.Num != 1 {
+					return nil
+				}
+				if err := q.Want(protowire.BytesType); err != nil {
+					return err
+				}
+				return pb.Walk(q.B, func(a pb.Entry) error {
+					if err := a.Want(protowire.BytesType); err != nil {
+						return err
+					}
+					switch a.Num {
+					case 1:
+						url = string(a.B)
+					case 2:
+						val = a.B
+					}
+					return nil
+				})
+			})
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("%w: encoding is not direct", pb.ErrMalformed)
+	}
+	if val == nil {
+		val = []byte{}
+	}
+	return url, val, err
+}
+
+// readBuffers reads every buffer of a page.
+func (r *Reader) ReadBuffers(ra io.ReaderAt, p *pageMeta) ([][]byte, error) {
+	bufs := make([][]byte, len(p.Offs))
+	for i := range p.Offs {
+		bufs[i] = make([]byte, p.sizes[i])
+		if _, err := ra.ReadAt(bufs[i], int64(p.Offs[i])); err != nil {
+			return nil, r.wrap(p.Offs[i], err)
+		}
+	}
+	return bufs, nil
+}
+
+// pagesFor returns the index range [lo, hi) of the pages overlapping slots
+// [start, end) of a column.
+func (c *columnMeta) pagesFor(start, end uint64) (int, int) {
+	lo := sort.Search(len(c.Pages), func(i int) bool { return c.starts[i+1] > start })
+	hi := sort.Search(len(c.Pages), func(i int) bool { return c.starts[i] >= end })
+	return lo, hi
+}
+
+// readField reads slots [start, end) of field f from this file. cols maps a
+// field id to its column index in this file; a field with no column reads as
+// nulls (a column added after the file was written).
+func (r *Reader) ReadField(ra io.ReaderAt, f *encoding.Field, cols map[int32]int, start, end uint64) (arrow.Array, error) {
+	c, ok := cols[f.Id]
+	if !ok {
+		a, err := encoding.NullArray(f, end-start)
+		if err != nil {
+			return nil, fmt.Errorf("lance: %s: %w", r.path, err)
+		}
+		return a, nil
+	}
+	if c < 0 || c >= len(r.Cols) {
+		return nil, fmt.Errorf("lance: %s: field %q maps to column %d of %d", r.path, f.Name, c, len(r.Cols))
+	}
+	cm := &r.Cols[c]
+	if total := cm.starts[len(cm.starts)-1]; end > total && f.Type.ID() != arrow.STRUCT {
+		return nil, fmt.Errorf("lance: %s: field %q: column %d has %d values, asked for [%d, %d)", r.path, f.Name, c, total, start, end)
+	}
+	switch f.Type.ID() {
+	case arrow.STRUCT:
+		// A 2.0 struct header column holds no validity or values: the
+		// struct is its children.
+		kids := make([]arrow.ArrayData, len(f.Children))
+		for i, ch := range f.Children {
+			a, err := r.ReadField(ra, ch, cols, start, end)
+			if err != nil {
+				return nil, err
+			}
+			kids[i] = a.Data()
+			defer a.Release()
+		}
+		d := array.NewData(f.Type, int(end-start), []*memory.Buffer{nil}, kids, 0, 0)
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	case arrow.LIST, arrow.LARGE_LIST:
+		return r.readList(ra, f, cm, cols, start, end)
+	}
+	return r.readLeaf(ra, f, cm, start, end)
+}
+
+func (r *Reader) readLeaf(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, start, end uint64) (arrow.Array, error) {
+	lo, hi := cm.pagesFor(start, end)
+	var parts []arrow.Array
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	for i := lo; i < hi; i++ {
+		p := &cm.Pages[i]
+		ps := cm.starts[i]
+		s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
+		var d arrow.ArrayData
+		var err error
+		if p.Enc.Kind == encoding.EncNullable && p.Enc.Nulls == encoding.AllNulls {
+			d, err = encoding.NullData(f.Type, e-s) // only the slots we need
+			s, e = 0, e-s
+		} else {
+			var bufs [][]byte
+			if bufs, err = r.ReadBuffers(ra, p); err == nil {
+				d, err = encoding.DecodeLeaf(p.Enc, f.Type, p.Length, bufs)
+			}
+		}
+		if err != nil {
+			return nil, r.wrap(p.pos(), fmt.Errorf("field %q page %d: %w", f.Name, i, err))
+		}
+		a := array.MakeFromData(d)
+		d.Release()
+		if s != 0 || e != uint64(a.Len()) {
+			sl := array.NewSlice(a, int64(s), int64(e))
+			a.Release()
+			a = sl
+		}
+		parts = append(parts, a)
+	}
+	return concat(f.Type, parts)
+}
+
+func concat(t arrow.DataType, parts []arrow.Array) (arrow.Array, error) {
+	switch len(parts) {
+	case 0:
+		b := array.NewBuilder(memory.DefaultAllocator, t)
+		defer b.Release()
+		return b.NewArray(), nil
+	case 1:
+		parts[0].Retain()
+		return parts[0], nil
+	}
+	return array.Concatenate(parts, memory.DefaultAllocator)
+}
+
+// readList reads list rows [start, end): their offsets pages give validity
+// and item ranges, and the items are one contiguous range of the item column
+// because each offsets page's items follow the previous page's (§9 lists).
+func (r *Reader) readList(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, cols map[int32]int, start, end uint64) (arrow.Array, error) {
+	n := end - start
+	large := f.Type.ID() == arrow.LARGE_LIST
+	ends := make([]uint64, 0, n) // absolute item index of each row's end
+	valid := make([]bool, 0, n)
+	first := uint64(0)
+	lo, hi := cm.pagesFor(start, end)
+	if n > 0 && lo < len(cm.Pages) && cm.itemStarts == nil {
+		return nil, fmt.Errorf("lance: %s: list field %q has no list pages", r.path, f.Name)
+	}
+	for i := lo; i < hi; i++ {
+		p := &cm.Pages[i]
+		ps := cm.starts[i]
+		s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
+		bufs, err := r.ReadBuffers(ra, p)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := encoding.DecodeUints(p.Enc.Offsets, p.Length, bufs)
+		if err != nil {
+			return nil, r.wrap(p.pos(), fmt.Errorf("list %q page %d offsets: %w", f.Name, i, err))
+		}
+		adj, base := p.Enc.NullAdj, cm.itemStarts[i]
+		norm := func(v uint64) uint64 {
+			if adj > 0 && v >= adj {
+				return v - adj
+			}
+			return v
+		}
+		prev := uint64(0)
+		if s > 0 {
+			prev = norm(raw[s-1])
+		}
+		if i == lo {
+			first = base + prev
+		}
+		for k := s; k < e; k++ {
+			v := norm(raw[k])
+			if v < prev || v > p.Enc.NumItems {
+				return nil, r.errorf(p.pos(), "list %q page %d: end offset %d out of order or beyond %d items", f.Name, i, v, p.Enc.NumItems)
+			}
+			prev = v
+			ends = append(ends, base+v)
+			valid = append(valid, !(adj > 0 && raw[k] >= adj))
+		}
+	}
+	last := first
+	if len(ends) > 0 {
+		last = ends[len(ends)-1]
+	}
+	if !large && last-first > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: %s: list %q rows [%d, %d) hold %d items; use large_list", encoding.ErrUnsupported, r.path, f.Name, start, end, last-first)
+	}
+	items, err := r.ReadField(ra, f.Children[0], cols, first, last)
+	if err != nil {
+		return nil, err
+	}
+	defer items.Release()
+	width := 4
+	if large {
+		width = 8
+	}
+	offs := make([]byte, width*(int(n)+1))
+	var bm []byte
+	nulls := 0
+	for k, v := range ends {
+		if large {
+			binary.LittleEndian.PutUint64(offs[8*(k+1):], v-first)
+		} else {
+			binary.LittleEndian.PutUint32(offs[4*(k+1):], uint32(v-first))
+		}
+		if !valid[k] {
+			if bm == nil {
+				bm = make([]byte, (n+7)/8)
+				for j := range bm {
+					bm[j] = 0xff
+				}
+			}
+			bm[k/8] &^= 1 << (k % 8)
+			nulls++
+		}
+	}
+	var vb *memory.Buffer
+	if bm != nil {
+		vb = memory.NewBufferBytes(bm)
+	}
+	d := array.NewData(f.Type, int(n), []*memory.Buffer{vb, memory.NewBufferBytes(offs)}, []arrow.ArrayData{items.Data()}, nulls, 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil
+}
