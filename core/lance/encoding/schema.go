@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/persisting/persisting/core/lance/pb"
 )
@@ -13,7 +12,7 @@ import (
 // field is one lance.file.Field (§5). The dataset schema is the pre-order
 // list of fields in Manifest.fields; parent_id links children to parents.
 type Field struct {
-	Id       int32
+	ID       int32
 	ParentID int32
 	Name     string
 	Logical  string
@@ -31,33 +30,30 @@ type Field struct {
 // resolution recurse without end.
 const maxSchemaDepth = 64
 
+// DecodeField decodes one lance.file.Field, keeping its bytes in Raw.
 func DecodeField(b []byte) (*Field, error) {
 	f := &Field{Raw: b, ParentID: 0}
 	err := pb.Walk(b, func(p pb.Entry) error {
 		var err error
+		var v []byte
 		switch p.Num {
-		case 2:
-			err = p.Want(protowire.BytesType)
-			f.Name = string(p.B)
-		case 3:
-			if err = p.Want(protowire.VarintType); err == nil {
-				f.Id, err = pb.Int32Of(p.V)
-			}
-		case 4:
-			if err = p.Want(protowire.VarintType); err == nil {
-				f.ParentID, err = pb.Int32Of(p.V)
-			}
-		case 5:
-			err = p.Want(protowire.BytesType)
-			f.Logical = string(p.B)
-		case 6:
-			err = p.Want(protowire.VarintType)
-			f.Nullable = p.V != 0
-		case 10:
+		case pb.FieldName:
+			v, err = p.Bytes()
+			f.Name = string(v)
+		case pb.FieldID:
+			f.ID, err = p.Int32()
+		case pb.FieldParentID:
+			f.ParentID, err = p.Int32()
+		case pb.FieldLogicalType:
+			v, err = p.Bytes()
+			f.Logical = string(v)
+		case pb.FieldNullable:
+			var n uint64
+			n, err = p.Uint()
+			f.Nullable = n != 0
+		case pb.FieldMetadata:
 			var k string
-			var v []byte
-			k, v, err = p.MapEntry()
-			if err == nil {
+			if k, v, err = p.MapEntry(); err == nil {
 				if f.Metadata == nil {
 					f.Metadata = map[string][]byte{}
 				}
@@ -72,28 +68,21 @@ func DecodeField(b []byte) (*Field, error) {
 	return f, nil
 }
 
-// encode returns the Field message body.
+// Encode returns the Field message body: the stored bytes of a field read
+// from disk, so that attributes this package does not model survive.
 func (f *Field) Encode() []byte {
 	if f.Raw != nil {
 		return f.Raw
 	}
 	var b []byte
-	b = pb.AppendString(b, 2, f.Name)
-	b = pb.AppendInt32(b, 3, f.Id)
+	b = pb.AppendString(b, pb.FieldName, f.Name)
+	b = pb.AppendInt32(b, pb.FieldID, f.ID)
 	// parent_id is always written: -1 marks a top-level field and 0 is a
 	// valid parent id.
-	b = pb.AppendUintAlways(b, 4, uint64(int64(f.ParentID)))
-	b = pb.AppendString(b, 5, f.Logical)
-	b = pb.AppendBool(b, 6, f.Nullable)
-	keys := make([]string, 0, len(f.Metadata))
-	for k := range f.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b = pb.AppendMessage(b, 10, pb.AppendBytes(pb.AppendString(nil, 1, k), 2, f.Metadata[k]))
-	}
-	return b
+	b = pb.AppendInt32Always(b, pb.FieldParentID, f.ParentID)
+	b = pb.AppendString(b, pb.FieldLogicalType, f.Logical)
+	b = pb.AppendBool(b, pb.FieldNullable, f.Nullable)
+	return pb.AppendBytesMap(b, pb.FieldMetadata, f.Metadata)
 }
 
 func (f *Field) arrowField() arrow.Field {
@@ -128,17 +117,17 @@ func BuildSchema(flat []*Field) (*Schema, error) {
 		f.Children = nil
 	}
 	for _, f := range flat {
-		if _, dup := s.ByID[f.Id]; dup {
-			return nil, fmt.Errorf("lance: duplicate field id %d", f.Id)
+		if _, dup := s.ByID[f.ID]; dup {
+			return nil, fmt.Errorf("lance: duplicate field id %d", f.ID)
 		}
-		s.ByID[f.Id] = f
+		s.ByID[f.ID] = f
 		if f.ParentID == -1 {
 			s.Top = append(s.Top, f)
 			continue
 		}
 		p, ok := s.ByID[f.ParentID]
 		if !ok {
-			return nil, fmt.Errorf("lance: field %q (id %d) has unknown parent %d", f.Name, f.Id, f.ParentID)
+			return nil, fmt.Errorf("lance: field %q (id %d) has unknown parent %d", f.Name, f.ID, f.ParentID)
 		}
 		p.Children = append(p.Children, f)
 	}
@@ -163,10 +152,10 @@ func resolveType(f *Field, depth int) error {
 	}
 	t, err := arrowTypeOf(f.Logical, kids)
 	if err != nil {
-		return fmt.Errorf("field %q (id %d): %w", f.Name, f.Id, err)
+		return fmt.Errorf("field %q (id %d): %w", f.Name, f.ID, err)
 	}
 	if t.ID() != arrow.STRUCT && t.ID() != arrow.LIST && t.ID() != arrow.LARGE_LIST && len(f.Children) > 0 {
-		return fmt.Errorf("lance: field %q (id %d) of type %s has children", f.Name, f.Id, f.Logical)
+		return fmt.Errorf("lance: field %q (id %d) of type %s has children", f.Name, f.ID, f.Logical)
 	}
 	f.Type = t
 	return nil
@@ -205,7 +194,7 @@ func FieldsFromArrow(afs []arrow.Field, next *int32, parent int32, depth int) ([
 		if err != nil {
 			return nil, fmt.Errorf("lance: column %q: %w", af.Name, err)
 		}
-		f := &Field{Id: *next, ParentID: parent, Name: af.Name, Logical: lt, Nullable: af.Nullable}
+		f := &Field{ID: *next, ParentID: parent, Name: af.Name, Logical: lt, Nullable: af.Nullable}
 		*next++
 		if af.HasMetadata() {
 			f.Metadata = map[string][]byte{}
@@ -222,12 +211,12 @@ func FieldsFromArrow(afs []arrow.Field, next *int32, parent int32, depth int) ([
 		case *arrow.LargeListType:
 			kids = []arrow.Field{t.ElemField()}
 		}
-		sub, err := FieldsFromArrow(kids, next, f.Id, depth+1)
+		sub, err := FieldsFromArrow(kids, next, f.ID, depth+1)
 		if err != nil {
 			return nil, err
 		}
 		for _, c := range sub {
-			if c.ParentID == f.Id {
+			if c.ParentID == f.ID {
 				f.Children = append(f.Children, c)
 			}
 		}

@@ -40,7 +40,7 @@ func OpenFile(ra io.ReaderAt, size int64, name string) (*FileReader, error) {
 	}
 	cols := make(map[int32]int, len(s.All))
 	for i, f := range s.All {
-		cols[f.Id] = i
+		cols[f.ID] = i
 	}
 	return &FileReader{ra: ra, r: r, s: s, cols: cols}, nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/pb"
@@ -118,84 +117,66 @@ func OpenReader(ra io.ReaderAt, size uint64, path string) (*Reader, error) {
 	return r, nil
 }
 
+// parseDescriptor decodes the FileDescriptor: the file's schema and rows.
 func (r *Reader) parseDescriptor(b []byte) error {
 	return pb.Walk(b, func(p pb.Entry) error {
 		switch p.Num {
-		case 1:
-			if err := p.Want(protowire.BytesType); err != nil {
+		case pb.FileDescriptorSchema:
+			body, err := p.Bytes()
+			if err != nil {
 				return err
 			}
-			return pb.Walk(p.B, func(q pb.Entry) error {
-				if q.Num != 1 {
+			return pb.Walk(body, func(q pb.Entry) error {
+				if q.Num != pb.SchemaFields {
 					return nil
 				}
-				if err := q.Want(protowire.BytesType); err != nil {
+				fb, err := q.Bytes()
+				if err != nil {
 					return err
 				}
-				f, err := encoding.DecodeField(q.B)
+				f, err := encoding.DecodeField(fb)
 				if err != nil {
 					return err
 				}
 				r.Fields = append(r.Fields, f)
 				return nil
 			})
-		case 2:
-			if err := p.Want(protowire.VarintType); err != nil {
-				return err
-			}
-			r.Rows = p.V
+		case pb.FileDescriptorLength:
+			var err error
+			r.Rows, err = p.Uint()
+			return err
 		}
 		return nil
 	})
 }
 
+// columnEncodingValues is ColumnEncoding{values: Empty}, the only column
+// encoding of plain 2.0 columns; zone maps and blobs change how pages read.
+var columnEncodingValues = pb.AppendMessage(nil, pb.ColumnEncodingValues, nil)
+
 func (r *Reader) parseColumn(c *columnMeta, b []byte) error {
 	c.starts = []uint64{0}
 	err := pb.Walk(b, func(p pb.Entry) error {
 		switch p.Num {
-		case 1:
-			if err := p.Want(protowire.BytesType); err != nil {
-				return err
-			}
-			url, val, err := decodeDirectEncoding(p.B)
+		case pb.ColumnEncoding:
+			body, err := p.Bytes()
 			if err != nil {
 				return err
 			}
-			// ColumnEncoding{values: Empty} is the only column encoding of
-			// plain 2.0 columns; zone maps and blobs change how pages read.
-			if url != encoding.TypeURLColumnEncoding || !bytes.Equal(val, []byte{0x0a, 0x00}) {
+			url, val, err := decodeDirectEncoding(body)
+			if err != nil {
+				return err
+			}
+			if url != pb.TypeURLColumnEncoding || !bytes.Equal(val, columnEncodingValues) {
 				return fmt.Errorf("%w: column encoding %s %x", encoding.ErrUnsupported, url, val)
 			}
-		case 2:
-			if err := p.Want(protowire.BytesType); err != nil {
+		case pb.ColumnPages:
+			body, err := p.Bytes()
+			if err != nil {
 				return err
 			}
-			pg, err := parsePage(p.B)
-			if err != nil {
-				return fmt.Errorf("page %d: %w", len(c.Pages), err)
-			}
-			for i := range pg.Offs {
-				if pg.Offs[i] > r.size || pg.sizes[i] > r.size-pg.Offs[i] {
-					return fmt.Errorf("page %d buffer %d (%d, %d) beyond the file", len(c.Pages), i, pg.Offs[i], pg.sizes[i])
-				}
-			}
-			last := c.starts[len(c.starts)-1]
-			if pg.Length > math.MaxInt32 || last+pg.Length < last {
-				return fmt.Errorf("page %d length %d too large", len(c.Pages), pg.Length)
-			}
-			c.Pages = append(c.Pages, pg)
-			c.starts = append(c.starts, last+pg.Length)
-			if pg.Enc.Kind == encoding.EncList {
-				if c.itemStarts == nil {
-					c.itemStarts = []uint64{0}
-				}
-				li := c.itemStarts[len(c.itemStarts)-1]
-				if li+pg.Enc.NumItems < li {
-					return fmt.Errorf("page %d num_items overflows", len(c.Pages)-1)
-				}
-				c.itemStarts = append(c.itemStarts, li+pg.Enc.NumItems)
-			}
-		case 3, 4:
+			return r.addPage(c, body)
+		case pb.ColumnBufferOffsets, pb.ColumnBufferSizes:
 			// Column buffers: Lance's plain 2.0 columns have none, and no
 			// encoding we decode refers to them.
 		}
@@ -206,6 +187,37 @@ func (r *Reader) parseColumn(c *columnMeta, b []byte) error {
 	}
 	if c.itemStarts != nil && len(c.itemStarts) != len(c.starts) {
 		return fmt.Errorf("column mixes list and non-list pages")
+	}
+	return nil
+}
+
+// addPage parses one Page message of a column and indexes its slots (and,
+// for list pages, its items).
+func (r *Reader) addPage(c *columnMeta, b []byte) error {
+	pg, err := parsePage(b)
+	if err != nil {
+		return fmt.Errorf("page %d: %w", len(c.Pages), err)
+	}
+	for i := range pg.Offs {
+		if pg.Offs[i] > r.size || pg.sizes[i] > r.size-pg.Offs[i] {
+			return fmt.Errorf("page %d buffer %d (%d, %d) beyond the file", len(c.Pages), i, pg.Offs[i], pg.sizes[i])
+		}
+	}
+	last := c.starts[len(c.starts)-1]
+	if pg.Length > math.MaxInt32 || last+pg.Length < last {
+		return fmt.Errorf("page %d length %d too large", len(c.Pages), pg.Length)
+	}
+	c.Pages = append(c.Pages, pg)
+	c.starts = append(c.starts, last+pg.Length)
+	if pg.Enc.Kind == encoding.EncList {
+		if c.itemStarts == nil {
+			c.itemStarts = []uint64{0}
+		}
+		li := c.itemStarts[len(c.itemStarts)-1]
+		if li+pg.Enc.NumItems < li {
+			return fmt.Errorf("page %d num_items overflows", len(c.Pages)-1)
+		}
+		c.itemStarts = append(c.itemStarts, li+pg.Enc.NumItems)
 	}
 	return nil
 }
@@ -225,21 +237,21 @@ func parsePage(b []byte) (pageMeta, error) {
 	err := pb.Walk(b, func(p pb.Entry) error {
 		var err error
 		switch p.Num {
-		case 1:
+		case pb.PageBufferOffsets:
 			pg.Offs, err = p.Varints(pg.Offs)
-		case 2:
+		case pb.PageBufferSizes:
 			pg.sizes, err = p.Varints(pg.sizes)
-		case 3:
-			err = p.Want(protowire.VarintType)
-			pg.Length = p.V
-		case 4:
-			if err = p.Want(protowire.BytesType); err != nil {
+		case pb.PageLength:
+			pg.Length, err = p.Uint()
+		case pb.PageEncoding:
+			var body []byte
+			if body, err = p.Bytes(); err != nil {
 				return err
 			}
 			var url string
-			url, encBytes, err = decodeDirectEncoding(p.B)
-			if err == nil && url != encoding.TypeURLArrayEncoding {
-				if url == encoding.TypeURLPageLayout21 {
+			url, encBytes, err = decodeDirectEncoding(body)
+			if err == nil && url != pb.TypeURLArrayEncoding {
+				if url == pb.TypeURLPageLayout21 {
 					return fmt.Errorf("%w: 2.1 page layout in a 2.0 file", encoding.ErrUnsupported)
 				}
 				return fmt.Errorf("%w: page encoding %q", encoding.ErrUnsupported, url)
@@ -266,32 +278,24 @@ func decodeDirectEncoding(b []byte) (url string, val []byte, err error) {
 	found := false
 	err = pb.Walk(b, func(p pb.Entry) error {
 		switch p.Num {
-		case 1, 3:
+		case pb.EncodingIndirect, pb.EncodingNone:
 			return fmt.Errorf("%w: indirect or empty encoding", encoding.ErrUnsupported)
-		case 2:
+		case pb.EncodingDirect:
 			found = true
-			if err := p.Want(protowire.BytesType); err != nil {
+			direct, err := p.Bytes()
+			if err != nil {
 				return err
 			}
-			return pb.Walk(p.B, func(q pb.Entry) error {
-				if q.Num != 1 {
+			return pb.Walk(direct, func(q pb.Entry) error {
+				if q.Num != pb.DirectEncodingEncoding {
 					return nil
 				}
-				if err := q.Want(protowire.BytesType); err != nil {
+				anyMsg, err := q.Bytes()
+				if err != nil {
 					return err
 				}
-				return pb.Walk(q.B, func(a pb.Entry) error {
-					if err := a.Want(protowire.BytesType); err != nil {
-						return err
-					}
-					switch a.Num {
-					case 1:
-						url = string(a.B)
-					case 2:
-						val = a.B
-					}
-					return nil
-				})
+				url, val, err = decodeAny(anyMsg)
+				return err
 			})
 		}
 		return nil
@@ -302,6 +306,22 @@ func decodeDirectEncoding(b []byte) (url string, val []byte, err error) {
 	if val == nil {
 		val = []byte{}
 	}
+	return url, val, err
+}
+
+// decodeAny decodes a google.protobuf.Any, every field of which must be
+// length-delimited.
+func decodeAny(b []byte) (url string, val []byte, err error) {
+	err = pb.Walk(b, func(a pb.Entry) error {
+		v, err := a.Bytes()
+		switch a.Num {
+		case pb.AnyTypeURL:
+			url = string(v)
+		case pb.AnyValue:
+			val = v
+		}
+		return err
+	})
 	return url, val, err
 }
 
@@ -329,7 +349,7 @@ func (c *columnMeta) pagesFor(start, end uint64) (int, int) {
 // field id to its column index in this file; a field with no column reads as
 // nulls (a column added after the file was written).
 func (r *Reader) ReadField(ra io.ReaderAt, f *encoding.Field, cols map[int32]int, start, end uint64) (arrow.Array, error) {
-	c, ok := cols[f.Id]
+	c, ok := cols[f.ID]
 	if !ok {
 		a, err := encoding.NullArray(f, end-start)
 		if err != nil {

@@ -68,22 +68,22 @@ func (w *fileWriter) AddPage(col int, p encoding.Page) error {
 		}
 	}
 	var pg []byte
-	pg = pb.AppendPacked(pg, 1, offs)
-	pg = pb.AppendPacked(pg, 2, sizes)
-	pg = pb.AppendUint(pg, 3, p.Length)
-	pg = pb.AppendMessage(pg, 4, directEncoding(encoding.TypeURLArrayEncoding, p.Enc))
+	pg = pb.AppendPacked(pg, pb.PageBufferOffsets, offs)
+	pg = pb.AppendPacked(pg, pb.PageBufferSizes, sizes)
+	pg = pb.AppendUint(pg, pb.PageLength, p.Length)
+	pg = pb.AppendMessage(pg, pb.PageEncoding, directEncoding(pb.TypeURLArrayEncoding, p.Enc))
 	// priority is an I/O scheduling hint; the first row of the page is what
 	// the reference writer puts there and Lance accepts it (§8).
-	pg = pb.AppendUint(pg, 5, w.rows[col])
+	pg = pb.AppendUint(pg, pb.PagePriority, w.rows[col])
 	w.rows[col] += p.Length
-	w.pages[col] = pb.AppendMessage(w.pages[col], 2, pg)
+	w.pages[col] = pb.AppendMessage(w.pages[col], pb.ColumnPages, pg)
 	return nil
 }
 
 // directEncoding builds Encoding{direct: DirectEncoding{encoding: Any}}. The
 // reader leaves `indirect` unimplemented, so direct is the only choice.
 func directEncoding(typeURL string, value []byte) []byte {
-	return pb.AppendMessage(nil, 2, pb.AppendBytes(nil, 1, pb.Any(typeURL, value)))
+	return pb.AppendMessage(nil, pb.EncodingDirect, pb.AppendBytes(nil, pb.DirectEncodingEncoding, pb.Any(typeURL, value)))
 }
 
 // finish writes FileDescriptor, column metadata, offset tables and footer.
@@ -92,7 +92,7 @@ func (w *fileWriter) finish(fd []byte) error {
 	if err := w.write(fd); err != nil {
 		return err
 	}
-	colEnc := pb.AppendMessage(nil, 1, directEncoding(encoding.TypeURLColumnEncoding, pb.AppendMessage(nil, 1, nil)))
+	colEnc := pb.AppendMessage(nil, pb.ColumnEncoding, directEncoding(pb.TypeURLColumnEncoding, columnEncodingValues))
 	metaStart := w.pos
 	cmo := make([]byte, 0, 16*len(w.pages))
 	for _, pages := range w.pages {
@@ -132,9 +132,9 @@ func (w *fileWriter) finish(fd []byte) error {
 func fileDescriptor(fields []*encoding.Field, rows uint64) []byte {
 	var fs []byte
 	for _, f := range fields {
-		fs = pb.AppendMessage(fs, 1, f.Encode())
+		fs = pb.AppendMessage(fs, pb.SchemaFields, f.Encode())
 	}
-	return pb.AppendUint(pb.AppendMessage(nil, 1, fs), 2, rows)
+	return pb.AppendUint(pb.AppendMessage(nil, pb.FileDescriptorSchema, fs), pb.FileDescriptorLength, rows)
 }
 
 // writeOptions are the encoder settings of one data file.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/file"
@@ -102,7 +101,7 @@ type appendPlan struct {
 	srcCols []arrow.Array     // their data, as in the record
 	cols    []arrow.Array     // their data, converted to the fields' types
 	fileIDs []int32           // field ids of our data file, pre-order
-	op      protowire.Number
+	op      pb.Number         // the Transaction operation
 	// rewrites are the columns whose existing values get new field ids
 	// and one extra data file per fragment (§11).
 	rewrites []rewrite
@@ -134,7 +133,7 @@ func (a *appender) run() (*Dataset, error) {
 		if err != nil {
 			return nil, err
 		}
-		if latest != nil && plan.op == opAppend && a.rec.NumRows() == 0 && len(a.cfg) == 0 {
+		if latest != nil && plan.op == pb.OpAppend && a.rec.NumRows() == 0 && len(a.cfg) == 0 {
 			plan.release()
 			return load(a.path, a.opts, n, latest) // nothing to commit
 		}
@@ -253,7 +252,7 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		if _, err := encoding.BuildSchema(all); err != nil {
 			return nil, err
 		}
-		p := &appendPlan{fields: all, top: encoding.TopOf(all), srcCols: a.rec.Columns(), op: opOverwrite}
+		p := &appendPlan{fields: all, top: encoding.TopOf(all), srcCols: a.rec.Columns(), op: pb.OpOverwrite}
 		p.fileIDs = idsOf(p.top)
 		return p, p.conform()
 	}
@@ -269,7 +268,7 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		hasRows = hasRows || fr.physicalRows > 0
 	}
 	nextID := latest.maxFieldID() + 1
-	p := &appendPlan{op: opAppend, preservesNullability: true}
+	p := &appendPlan{op: pb.OpAppend, preservesNullability: true}
 	var newTop []*encoding.Field
 	used := map[string]bool{}
 	for _, df := range s.Top {
@@ -310,7 +309,7 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		}
 		assignIDs(nf, -1, &nextID)
 		if ev.changed {
-			p.op = opMerge
+			p.op = pb.OpMerge
 		}
 		newTop = append(newTop, nf)
 		if af.Type.ID() == arrow.NULL {
@@ -334,7 +333,7 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		assignIDs(nf, -1, &nextID)
 		newTop = append(newTop, nf)
 		p.top, p.srcCols = append(p.top, nf), append(p.srcCols, a.rec.Column(i))
-		p.op = opMerge
+		p.op = pb.OpMerge
 	}
 	for _, t := range newTop {
 		p.fields = append(p.fields, encoding.Subtree(t)...)
@@ -343,7 +342,7 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		return nil, err
 	}
 	for _, f := range p.fields {
-		if _, old := s.ByID[f.Id]; !old && !f.Nullable {
+		if _, old := s.ByID[f.ID]; !old && !f.Nullable {
 			p.preservesNullability = false // only on a dataset without rows
 		}
 	}
@@ -352,7 +351,7 @@ func (a *appender) plan(latest *Manifest) (*appendPlan, error) {
 		rewritten[rw.new] = true
 	}
 	for _, t := range newTop {
-		if _, old := s.ByID[t.Id]; !old && hasRows && t.Type.ID() == arrow.STRUCT && !rewritten[t] {
+		if _, old := s.ByID[t.ID]; !old && hasRows && t.Type.ID() == arrow.STRUCT && !rewritten[t] {
 			// A new struct column: existing fragments get empty structs
 			// under its id (nullStruct).
 			p.rewrites = append(p.rewrites, rewrite{new: t})
@@ -402,7 +401,7 @@ func idsOf(top []*encoding.Field) []int32 {
 	var ids []int32
 	for _, t := range top {
 		for _, f := range encoding.Subtree(t) {
-			ids = append(ids, f.Id)
+			ids = append(ids, f.ID)
 		}
 	}
 	return ids
@@ -484,7 +483,7 @@ func (a *appender) ensureExtra(p *appendPlan, latest *Manifest, n naming) error 
 		for _, rw := range p.rewrites {
 			held := false
 			if rw.old != nil {
-				_, held = st.fileOf[rw.old.Id]
+				_, held = st.fileOf[rw.old.ID]
 			}
 			// A column the fragment lacks reads as NULL and needs no file,
 			// unless it is a struct (nullStruct).
@@ -544,14 +543,14 @@ func (a *appender) writeExtra(d *Dataset, st *fragState, rws []rewrite, path str
 		var old arrow.Array
 		fi, held := -1, false
 		if rw.old != nil {
-			fi, held = st.fileOf[rw.old.Id]
+			fi, held = st.fileOf[rw.old.ID]
 		}
 		if held {
 			r, f, err := d.fileReader(&st.f.files[fi])
 			if err != nil {
 				return 0, err
 			}
-			old, err = r.ReadField(f, d.schema.ByID[rw.old.Id], st.cols[fi], 0, rows)
+			old, err = r.ReadField(f, d.schema.ByID[rw.old.ID], st.cols[fi], 0, rows)
 			f.Close()
 			if err != nil {
 				return 0, err
@@ -572,19 +571,6 @@ func (a *appender) writeExtra(d *Dataset, st *fragState, rws []rewrite, path str
 	}
 	return file.Write(a.opts.FS, path, tops, cols, int(rows),
 		file.WriteOptions{Compression: a.opts.Compression, MaxPageBytes: a.opts.MaxPageBytes})
-}
-
-// withFile returns a copy of fr with one more data file. The stored message
-// gets the file appended as one more repeated `files` entry, so everything
-// else Lance stored in the fragment (deletion file, row id metadata, ...)
-// is kept as is.
-func (fr *fragment) withFile(df dataFile) *fragment {
-	c := *fr
-	c.files = append(slices.Clone(fr.files), df)
-	if fr.raw != nil {
-		c.raw = pb.AppendMessage(slices.Clone(fr.raw), 2, df.encode())
-	}
-	return &c
 }
 
 // manifest builds the next version on top of latest (nil: create).
@@ -617,7 +603,7 @@ func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64)
 		m.schemaMetadata = map[string][]byte{}
 		for i, k := range md.Keys() {
 			m.schemaMetadata[k] = []byte(md.Values()[i])
-			m.carried = pb.AppendMessage(m.carried, 5, pb.AppendBytes(pb.AppendString(nil, 1, k), 2, []byte(md.Values()[i])))
+			m.carried = pb.AppendMessage(m.carried, pb.ManifestSchemaMetadata, pb.MapEntry(k, []byte(md.Values()[i])))
 		}
 	}
 	maps.Copy(m.config, a.cfg)
@@ -644,31 +630,7 @@ func (a *appender) manifest(latest *Manifest, p *appendPlan, readVersion uint64)
 		m.writerFlags |= flagTableConfig
 	}
 
-	var body []byte
-	switch p.op {
-	case opAppend:
-		if ours != nil {
-			body = pb.AppendMessage(body, 1, ours.encode(false))
-		}
-	case opOverwrite:
-		if ours != nil {
-			body = pb.AppendMessage(body, 1, ours.encode(false))
-		}
-		body = appendFields(body, 2, p.fields)
-		body = appendBytesMap(body, 3, m.schemaMetadata)
-		body = pb.AppendStringMap(body, 4, m.config)
-	case opMerge:
-		for _, fr := range m.fragments {
-			body = pb.AppendMessage(body, 1, fr.encode(true))
-		}
-		body = appendFields(body, 2, p.fields)
-		body = appendBytesMap(body, 3, m.schemaMetadata)
-		// When every field we add is nullable and no column was rewritten,
-		// data staged against the old schema may omit the new fields: tell
-		// newer Lance writers not to conflict. A rewritten column's old id
-		// is dropped, so staged data holding it must conflict.
-		body = pb.AppendBool(body, 4, p.preservesNullability)
-	}
+	body := operationBody(p, m, ours)
 	uuid := newUUID()
 	m.transaction = encodeTransaction(readVersion, uuid, p.op, body)
 	if carriedWriterFlags&flagNoTransactionFile == 0 {
@@ -685,18 +647,4 @@ func columnsOf(ids []int32) []int32 {
 		cols[i] = int32(i)
 	}
 	return cols
-}
-
-func appendFields(b []byte, num protowire.Number, fs []*encoding.Field) []byte {
-	for _, f := range fs {
-		b = pb.AppendMessage(b, num, f.Encode())
-	}
-	return b
-}
-
-func appendBytesMap(b []byte, num protowire.Number, m map[string][]byte) []byte {
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		b = pb.AppendMessage(b, num, pb.AppendBytes(pb.AppendString(nil, 1, k), 2, m[k]))
-	}
-	return b
 }

@@ -114,7 +114,7 @@ func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows
 			if err != nil {
 				return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path+"."+f.Name, err)
 			}
-			nf.ParentID = df.Id
+			nf.ParentID = df.ID
 			nf.Nullable = nf.Nullable || hasRows
 			out.Children = append(out.Children, nf)
 			ev.changed = true
@@ -147,7 +147,7 @@ func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows
 	case df.Logical == "double" && af.Type.ID() == arrow.INT64:
 		return df, evolution{}, nil // the record's ints are stored as doubles
 	case df.Logical == "int64" && af.Type.ID() == arrow.FLOAT64:
-		nf := &encoding.Field{Id: newID, ParentID: df.ParentID, Name: df.Name, Logical: "double",
+		nf := &encoding.Field{ID: newID, ParentID: df.ParentID, Name: df.Name, Logical: "double",
 			Nullable: df.Nullable, Metadata: df.Metadata}
 		return nf, evolution{changed: true, rewrite: true}, nil
 	}
@@ -169,7 +169,7 @@ func nullStruct(af arrow.Field) bool {
 // column gets new field ids throughout (§11).
 func renumbered(f *encoding.Field) *encoding.Field {
 	c := *f
-	c.Id, c.Raw, c.Children = newID, nil, nil
+	c.ID, c.Raw, c.Children = newID, nil, nil
 	for _, ch := range f.Children {
 		c.Children = append(c.Children, renumbered(ch))
 	}
@@ -184,7 +184,7 @@ func newFieldTree(af arrow.Field) (*encoding.Field, error) {
 		return nil, err
 	}
 	for _, f := range fs {
-		f.Id = newID
+		f.ID = newID
 	}
 	return fs[0], nil
 }
@@ -192,12 +192,12 @@ func newFieldTree(af arrow.Field) (*encoding.Field, error) {
 // assignIDs gives the new nodes of f's tree ids from *next in pre-order, and
 // links their children to them. Kept nodes are left untouched.
 func assignIDs(f *encoding.Field, parent int32, next *int32) {
-	if f.Id == newID {
-		f.Id, f.ParentID = *next, parent
+	if f.ID == newID {
+		f.ID, f.ParentID = *next, parent
 		*next++
 	}
 	for _, c := range f.Children {
-		assignIDs(c, f.Id, next)
+		assignIDs(c, f.ID, next)
 	}
 }
 

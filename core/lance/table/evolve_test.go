@@ -27,7 +27,7 @@ func mergeBody(t *testing.T, m *Manifest) []byte {
 	t.Helper()
 	var body []byte
 	if err := pb.Walk(m.transaction, func(p pb.Entry) error {
-		if p.Num == opMerge {
+		if p.Num == pb.OpMerge {
 			body = p.B
 		}
 		return nil
@@ -138,8 +138,8 @@ func TestWidenKeepsDeletionFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldID := before.schema.Top[0].Id
-	newID := d.schema.Top[0].Id
+	oldID := before.schema.Top[0].ID
+	newID := d.schema.Top[0].ID
 	if d.schema.Top[0].Name != "id" || newID <= before.m.maxFieldID() {
 		t.Fatalf("widened field %+v (old id %d)", d.schema.Top[0], oldID)
 	}
@@ -207,7 +207,7 @@ func TestStructChildIsMetadataOnly(t *testing.T) {
 	// st(0){a(1)} ls(2){item(3){p(4)}} + b(5) under st, q(6) under item
 	var got []string
 	for _, f := range d2.m.fields {
-		got = append(got, f.Name+":"+strconv.Itoa(int(f.Id))+"<"+strconv.Itoa(int(f.ParentID)))
+		got = append(got, f.Name+":"+strconv.Itoa(int(f.ID))+"<"+strconv.Itoa(int(f.ParentID)))
 	}
 	want := []string{"st:0<-1", "a:1<0", "b:5<0", "ls:2<-1", "item:3<2", "p:4<3", "q:6<3"}
 	if !reflect.DeepEqual(got, want) {

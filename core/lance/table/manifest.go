@@ -1,27 +1,13 @@
 package table
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/persisting/persisting/core/lance/encoding"
-	"github.com/persisting/persisting/core/lance/file"
 	"github.com/persisting/persisting/core/lance/pb"
 )
-
-// Manifest file layout (§4):
-//
-//	[u32 len][IndexSection]   optional, reached through Manifest.index_section
-//	[u32 len][Transaction]    optional, reached through Manifest.transaction_section
-//	pos: [u32 len][Manifest]  must end exactly where the footer starts
-//	[i64 pos][i16 0][i16 2]"LANC"
-
-const manifestFooterLen = 16
 
 // Feature flags (§13.3). Only these bits are understood; anything else in a
 // manifest makes us refuse to read (reader flags) or write (writer flags).
@@ -102,43 +88,20 @@ type Manifest struct {
 // data_format (15), config (16), and the offset of the inline transaction,
 // transaction_section (21 before Lance 14, 23 since): copied, it would point
 // at other bytes of our file, and Lance fails to open the version.
-func carriedField(num protowire.Number) bool {
+func carriedField(num pb.Number) bool {
 	switch num {
-	case 1, 2, 3, 6, 7, 9, 10, 11, 12, 13, 15, 16, 21, 23: // rebuilt
+	case pb.ManifestFields, pb.ManifestFragments, pb.ManifestVersion, pb.ManifestIndexSection,
+		pb.ManifestTimestamp, pb.ManifestReaderFeatureFlags, pb.ManifestWriterFeatureFlags,
+		pb.ManifestMaxFragmentID, pb.ManifestTransactionFile, pb.ManifestWriterVersion,
+		pb.ManifestDataFormat, pb.ManifestConfig, pb.ManifestTransactionSectionOld,
+		pb.ManifestTransactionSection: // rebuilt
 		return false
-	case 4, 8, 17, 22, 24, 25, 26: // per-version
+	case pb.ManifestVersionAuxData, pb.ManifestTag, pb.ManifestBlobDatasetVersion,
+		pb.ManifestFragmentTree, pb.ManifestMaxAllocatedFieldID, pb.ManifestClustering,
+		pb.ManifestMaxClusteringID: // per-version
 		return false
 	}
 	return true
-}
-
-type fragment struct {
-	id           uint64
-	files        []dataFile
-	deletion     *deletionFile
-	physicalRows uint64
-	hasRowIDs    bool
-	// raw is the DataFragment as read; existing fragments are re-emitted
-	// from it so that nothing Lance stored in them is lost.
-	raw []byte
-}
-
-type dataFile struct {
-	path      string
-	fields    []int32
-	columns   []int32
-	major     uint32
-	minor     uint32
-	size      uint64
-	hasBaseID bool
-}
-
-type deletionFile struct {
-	fileType    uint64
-	readVersion uint64
-	id          uint64
-	numDeleted  uint64
-	hasBaseID   bool
 }
 
 // Version is the manifest's version number.
@@ -146,363 +109,6 @@ func (m *Manifest) Version() uint64 { return m.version }
 
 // NumFragments is the number of fragments of this version.
 func (m *Manifest) NumFragments() int { return len(m.fragments) }
-
-// ParseManifest decodes a whole manifest file and its schema. It checks the
-// layout and the field tree, but not whether this package can read or write
-// the dataset (Open does).
-func ParseManifest(data []byte) (*Manifest, error) {
-	m, err := parseManifest(data, "manifest")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := encoding.BuildSchema(m.fields); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func parseManifest(data []byte, path string) (*Manifest, error) {
-	size := uint64(len(data))
-	errAt := func(off uint64, format string, args ...any) error {
-		return fmt.Errorf("lance: %s at offset %d: %s", path, off, fmt.Sprintf(format, args...))
-	}
-	if size < manifestFooterLen+4 {
-		return nil, errAt(0, "file of %d bytes is too short for a manifest", size)
-	}
-	foot := data[size-manifestFooterLen:]
-	if !bytes.Equal(foot[12:], file.Magic) {
-		return nil, errAt(size-4, "bad magic %q", foot[12:])
-	}
-	pos := binary.LittleEndian.Uint64(foot)
-	if pos > size-manifestFooterLen-4 {
-		return nil, errAt(size-manifestFooterLen, "manifest position %d beyond the file", pos)
-	}
-	n := uint64(binary.LittleEndian.Uint32(data[pos:]))
-	// Lance requires the manifest to end exactly at the footer.
-	if n != size-manifestFooterLen-4-pos {
-		return nil, errAt(pos, "manifest length %d does not end at the footer (%d)", n, size-manifestFooterLen)
-	}
-	m := &Manifest{config: map[string]string{}}
-	var idxPos, txnPos, txnPos23 *uint64
-	err := pb.Walk(data[pos+4:pos+4+n], func(p pb.Entry) error {
-		var err error
-		switch p.Num {
-		case 1:
-			if err = p.Want(protowire.BytesType); err == nil {
-				var f *encoding.Field
-				if f, err = encoding.DecodeField(p.B); err == nil {
-					m.fields = append(m.fields, f)
-				}
-			}
-		case 2:
-			if err = p.Want(protowire.BytesType); err == nil {
-				var fr *fragment
-				if fr, err = decodeFragment(p.B); err == nil {
-					m.fragments = append(m.fragments, fr)
-				}
-			}
-		case 3:
-			err = p.Want(protowire.VarintType)
-			m.version = p.V
-		case 5:
-			var k string
-			var v []byte
-			if k, v, err = p.MapEntry(); err == nil {
-				if m.schemaMetadata == nil {
-					m.schemaMetadata = map[string][]byte{}
-				}
-				m.schemaMetadata[k] = v
-				m.carried = append(m.carried, p.Raw...)
-			}
-		case 6:
-			err = p.Want(protowire.VarintType)
-			v := p.V
-			idxPos = &v
-		case 7:
-			if err = p.Want(protowire.BytesType); err == nil {
-				m.timestamp, err = decodeTimestamp(p.B)
-			}
-		case 9:
-			err = p.Want(protowire.VarintType)
-			m.readerFlags = p.V
-		case 10:
-			err = p.Want(protowire.VarintType)
-			m.writerFlags = p.V
-		case 11:
-			err = p.Want(protowire.VarintType)
-			m.maxFragmentID, m.hasMaxFragment = uint32(p.V), true
-		case 12:
-			err = p.Want(protowire.BytesType)
-			m.transactionFile = string(p.B)
-		case 15:
-			if err = p.Want(protowire.BytesType); err == nil {
-				err = pb.Walk(p.B, func(q pb.Entry) error {
-					switch q.Num {
-					case 1:
-						m.dataFormat = string(q.B)
-					case 2:
-						m.dataVersion = string(q.B)
-					}
-					return nil
-				})
-			}
-		case 16:
-			var k string
-			var v []byte
-			if k, v, err = p.MapEntry(); err == nil {
-				m.config[k] = string(v)
-			}
-		case 18:
-			m.hasBasePaths = true
-			m.carried = append(m.carried, p.Raw...)
-		case 19, 20:
-			m.carried = append(m.carried, p.Raw...)
-		case 21:
-			err = p.Want(protowire.VarintType)
-			v := p.V
-			txnPos = &v
-		case 23:
-			// Lance 14 writes the inline transaction's offset here (21 is
-			// then transaction_section_deprecated) and prefers it to 21.
-			err = p.Want(protowire.VarintType)
-			v := p.V
-			txnPos23 = &v
-		default:
-			if carriedField(p.Num) {
-				m.carried = append(m.carried, p.Raw...)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lance: %s at offset %d: %w", path, pos+4, err)
-	}
-	if txnPos23 != nil {
-		txnPos = txnPos23
-	}
-	section := func(off uint64, what string) ([]byte, error) {
-		if pos < 4 || off > pos-4 {
-			return nil, errAt(off, "%s section outside the file before the manifest", what)
-		}
-		l := uint64(binary.LittleEndian.Uint32(data[off:]))
-		if l > pos-off-4 {
-			return nil, errAt(off, "%s section of %d bytes overlaps the manifest", what, l)
-		}
-		return data[off+4 : off+4+l], nil
-	}
-	if idxPos != nil {
-		if m.indexSection, err = section(*idxPos, "index"); err != nil {
-			return nil, err
-		}
-	}
-	if txnPos != nil {
-		if m.transaction, err = section(*txnPos, "transaction"); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-func decodeTimestamp(b []byte) (time.Time, error) {
-	var secs, nanos int64
-	err := pb.Walk(b, func(p pb.Entry) error {
-		if err := p.Want(protowire.VarintType); err != nil {
-			return err
-		}
-		switch p.Num {
-		case 1:
-			secs = int64(p.V)
-		case 2:
-			nanos = int64(int32(p.V))
-		}
-		return nil
-	})
-	return time.Unix(secs, nanos).UTC(), err
-}
-
-func decodeFragment(b []byte) (*fragment, error) {
-	fr := &fragment{raw: b}
-	err := pb.Walk(b, func(p pb.Entry) error {
-		var err error
-		switch p.Num {
-		case 1:
-			err = p.Want(protowire.VarintType)
-			fr.id = p.V
-		case 2:
-			if err = p.Want(protowire.BytesType); err == nil {
-				var df dataFile
-				if df, err = decodeDataFile(p.B); err == nil {
-					fr.files = append(fr.files, df)
-				}
-			}
-		case 3:
-			if err = p.Want(protowire.BytesType); err == nil {
-				fr.deletion, err = decodeDeletionFile(p.B)
-			}
-		case 4:
-			err = p.Want(protowire.VarintType)
-			fr.physicalRows = p.V
-		case 5, 6:
-			fr.hasRowIDs = true
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fragment: %w", err)
-	}
-	return fr, nil
-}
-
-func decodeDataFile(b []byte) (dataFile, error) {
-	var df dataFile
-	err := pb.Walk(b, func(p pb.Entry) error {
-		var err error
-		switch p.Num {
-		case 1:
-			err = p.Want(protowire.BytesType)
-			df.path = string(p.B)
-		case 2, 3:
-			var vs []uint64
-			if vs, err = p.Varints(nil); err != nil {
-				return err
-			}
-			for _, v := range vs {
-				i, err := pb.Int32Of(v)
-				if err != nil {
-					return err
-				}
-				if p.Num == 2 {
-					df.fields = append(df.fields, i)
-				} else {
-					df.columns = append(df.columns, i)
-				}
-			}
-		case 4:
-			err = p.Want(protowire.VarintType)
-			df.major = uint32(p.V)
-		case 5:
-			err = p.Want(protowire.VarintType)
-			df.minor = uint32(p.V)
-		case 6:
-			err = p.Want(protowire.VarintType)
-			df.size = p.V
-		case 7:
-			df.hasBaseID = true
-		}
-		return err
-	})
-	if err != nil {
-		return df, fmt.Errorf("data file: %w", err)
-	}
-	if len(df.columns) != len(df.fields) && df.major >= 2 {
-		return df, fmt.Errorf("data file %s: %d fields but %d column indices", df.path, len(df.fields), len(df.columns))
-	}
-	return df, nil
-}
-
-func decodeDeletionFile(b []byte) (*deletionFile, error) {
-	d := &deletionFile{}
-	err := pb.Walk(b, func(p pb.Entry) error {
-		switch p.Num {
-		case 1, 2, 3, 4:
-			if err := p.Want(protowire.VarintType); err != nil {
-				return err
-			}
-			*[]*uint64{&d.fileType, &d.readVersion, &d.id, &d.numDeleted}[p.Num-1] = p.V
-		case 7:
-			d.hasBaseID = true
-		}
-		return nil
-	})
-	return d, err
-}
-
-func (df *dataFile) encode() []byte {
-	var b []byte
-	b = pb.AppendString(b, 1, df.path)
-	b = pb.AppendPacked(b, 2, sext(df.fields))
-	b = pb.AppendPacked(b, 3, sext(df.columns))
-	b = pb.AppendUint(b, 4, uint64(df.major))
-	b = pb.AppendUint(b, 5, uint64(df.minor))
-	b = pb.AppendUint(b, 6, df.size)
-	return b
-}
-
-func sext(vs []int32) []uint64 {
-	out := make([]uint64, len(vs))
-	for i, v := range vs {
-		out[i] = uint64(int64(v))
-	}
-	return out
-}
-
-// encode returns the DataFragment message. withID is false inside Append and
-// Overwrite transactions, where Lance leaves ids to be assigned at commit.
-func (fr *fragment) encode(withID bool) []byte {
-	if fr.raw != nil && withID {
-		return fr.raw
-	}
-	var b []byte
-	if withID {
-		b = pb.AppendUint(b, 1, fr.id)
-	}
-	for i := range fr.files {
-		b = pb.AppendMessage(b, 2, fr.files[i].encode())
-	}
-	b = pb.AppendUint(b, 4, fr.physicalRows)
-	return b
-}
-
-// encodeFile builds the complete manifest file for m, placing the carried
-// index section and the inline transaction before the manifest.
-func (m *Manifest) encodeFile() []byte {
-	var body []byte
-	var idxPos, txnPos uint64
-	if m.indexSection != nil {
-		idxPos = uint64(len(body))
-		body = binary.LittleEndian.AppendUint32(body, uint32(len(m.indexSection)))
-		body = append(body, m.indexSection...)
-	}
-	if m.transaction != nil {
-		txnPos = uint64(len(body))
-		body = binary.LittleEndian.AppendUint32(body, uint32(len(m.transaction)))
-		body = append(body, m.transaction...)
-	}
-	var b []byte
-	for _, f := range m.fields {
-		b = pb.AppendMessage(b, 1, f.Encode())
-	}
-	for _, fr := range m.fragments {
-		b = pb.AppendMessage(b, 2, fr.encode(true))
-	}
-	b = pb.AppendUint(b, 3, m.version)
-	b = pb.AppendMessage(b, 7, pb.AppendUint(pb.AppendUint(nil, 1, uint64(m.timestamp.Unix())), 2, uint64(m.timestamp.Nanosecond())))
-	if m.hasMaxFragment {
-		b = pb.AppendUintAlways(b, 11, uint64(m.maxFragmentID))
-	}
-	b = pb.AppendMessage(b, 13, pb.AppendString(pb.AppendString(nil, 1, writerLibrary), 2, writerLibraryVersion))
-	b = pb.AppendMessage(b, 15, pb.AppendString(pb.AppendString(nil, 1, m.dataFormat), 2, m.dataVersion))
-	b = pb.AppendUint(b, 9, m.readerFlags)
-	b = pb.AppendUint(b, 10, m.writerFlags)
-	b = pb.AppendStringMap(b, 16, m.config)
-	b = append(b, m.carried...)
-	if m.indexSection != nil {
-		b = pb.AppendUintAlways(b, 6, idxPos)
-	}
-	b = pb.AppendString(b, 12, m.transactionFile)
-	if m.transaction != nil {
-		// 21, not 23: Lance 14 still reads 21 when 23 is absent, older
-		// Lance reads only 21.
-		b = pb.AppendUintAlways(b, 21, txnPos)
-	}
-	pos := uint64(len(body))
-	body = binary.LittleEndian.AppendUint32(body, uint32(len(b)))
-	body = append(body, b...)
-	body = binary.LittleEndian.AppendUint64(body, pos)
-	body = binary.LittleEndian.AppendUint16(body, manifestFooterMajorZero)
-	body = binary.LittleEndian.AppendUint16(body, manifestFooterVersion)
-	return append(body, file.Magic...)
-}
 
 func flagNames(bits uint64) string {
 	var out []string
@@ -566,7 +172,7 @@ func (m *Manifest) checkWritable() error {
 func (m *Manifest) maxFieldID() int32 {
 	maxID := int32(-1)
 	for _, f := range m.fields {
-		maxID = max(maxID, f.Id)
+		maxID = max(maxID, f.ID)
 	}
 	for _, fr := range m.fragments {
 		for _, df := range fr.files {

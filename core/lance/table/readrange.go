@@ -103,7 +103,7 @@ func (d *Dataset) readFragment(st *fragState, lo, hi int64) (arrow.RecordBatch, 
 	for i, fl := range d.schema.Top {
 		var a arrow.Array
 		var err error
-		fi, ok := st.fileOf[fl.Id]
+		fi, ok := st.fileOf[fl.ID]
 		if !ok {
 			// No file of this fragment holds the field: a column added
 			// after the fragment was written reads as nulls.

@@ -188,7 +188,7 @@ func TestWriterMatchesReference(t *testing.T) {
 	}
 	for _, m := range []*Manifest{refM, ourM} {
 		tx, err := decodeTransaction(m.transaction)
-		if err != nil || tx.op != opOverwrite {
+		if err != nil || tx.op != pb.OpOverwrite {
 			t.Errorf("inline transaction: %+v, %v", tx, err)
 		}
 		if !regexp.MustCompile(`^0-[0-9a-f-]{36}\.txn$`).MatchString(m.transactionFile) {

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/persisting/persisting/core/lance/pb"
 )
@@ -14,29 +13,15 @@ import (
 // the ones of versions committed concurrently with ours to decide whether our
 // append can be rebased (§13.2).
 
-// Operation field numbers of the Transaction oneof.
-const (
-	opAppend           = 100
-	opDelete           = 101
-	opOverwrite        = 102
-	opCreateIndex      = 103
-	opRewrite          = 104
-	opMerge            = 105
-	opRestore          = 106
-	opReserveFragments = 107
-	opUpdate           = 108
-	opProject          = 109
-	opUpdateConfig     = 110
-)
-
-var opNames = map[protowire.Number]string{
-	opAppend: "append", opDelete: "delete", opOverwrite: "overwrite", opCreateIndex: "create_index",
-	opRewrite: "rewrite", opMerge: "merge", opRestore: "restore", opReserveFragments: "reserve_fragments",
-	opUpdate: "update", opProject: "project", opUpdateConfig: "update_config",
-	111: "data_replacement", 112: "update_mem_wal_state", 113: "clone", 114: "update_bases",
+var opNames = map[pb.Number]string{
+	pb.OpAppend: "append", pb.OpDelete: "delete", pb.OpOverwrite: "overwrite", pb.OpCreateIndex: "create_index",
+	pb.OpRewrite: "rewrite", pb.OpMerge: "merge", pb.OpRestore: "restore", pb.OpReserveFragments: "reserve_fragments",
+	pb.OpUpdate: "update", pb.OpProject: "project", pb.OpUpdateConfig: "update_config",
+	pb.OpDataReplacement: "data_replacement", pb.OpUpdateMemWalState: "update_mem_wal_state",
+	pb.OpClone: "clone", pb.OpUpdateBases: "update_bases",
 }
 
-func opName(op protowire.Number) string {
+func opName(op pb.Number) string {
 	if n, ok := opNames[op]; ok {
 		return n
 	}
@@ -54,59 +39,101 @@ func newUUID() string {
 }
 
 // encodeTransaction builds Transaction{read_version, uuid, <op>: body}.
-func encodeTransaction(readVersion uint64, uuid string, op protowire.Number, body []byte) []byte {
-	return pb.AppendMessage(pb.AppendString(pb.AppendUint(nil, 1, readVersion), 2, uuid), op, body)
+func encodeTransaction(readVersion uint64, uuid string, op pb.Number, body []byte) []byte {
+	b := pb.AppendUint(nil, pb.TransactionReadVersion, readVersion)
+	return pb.AppendMessage(pb.AppendString(b, pb.TransactionUUID, uuid), op, body)
+}
+
+// operationBody is the body of the operation p commits: Append carries our
+// fragment, Overwrite (create) our fragment and the schema, Merge the whole
+// new fragment list and schema (§7).
+func operationBody(p *appendPlan, m *Manifest, ours *fragment) []byte {
+	var body []byte
+	switch p.op {
+	case pb.OpAppend:
+		if ours != nil {
+			body = pb.AppendMessage(body, pb.AppendFragments, ours.encode(false))
+		}
+	case pb.OpOverwrite:
+		if ours != nil {
+			body = pb.AppendMessage(body, pb.OverwriteFragments, ours.encode(false))
+		}
+		body = appendFields(body, pb.OverwriteSchema, p.fields)
+		body = pb.AppendBytesMap(body, pb.OverwriteSchemaMetadata, m.schemaMetadata)
+		body = pb.AppendStringMap(body, pb.OverwriteConfigUpsertValues, m.config)
+	case pb.OpMerge:
+		for _, fr := range m.fragments {
+			body = pb.AppendMessage(body, pb.MergeFragments, fr.encode(true))
+		}
+		body = appendFields(body, pb.MergeSchema, p.fields)
+		body = pb.AppendBytesMap(body, pb.MergeSchemaMetadata, m.schemaMetadata)
+		// When every field we add is nullable and no column was rewritten,
+		// data staged against the old schema may omit the new fields: tell
+		// newer Lance writers not to conflict. A rewritten column's old id
+		// is dropped, so staged data holding it must conflict.
+		body = pb.AppendBool(body, pb.MergePreservesNullability, p.preservesNullability)
+	}
+	return body
 }
 
 // txnSummary is what conflict resolution needs from a transaction.
 type txnSummary struct {
-	op         protowire.Number
+	op         pb.Number
 	configKeys []string // keys an update_config touches
 }
 
 func decodeTransaction(b []byte) (txnSummary, error) {
 	var t txnSummary
 	err := pb.Walk(b, func(p pb.Entry) error {
-		if p.Num < 100 {
+		if p.Num < pb.TransactionOpFirst {
 			return nil
 		}
 		if t.op != 0 {
 			return fmt.Errorf("%w: transaction has operations %d and %d", pb.ErrMalformed, t.op, p.Num)
 		}
 		t.op = p.Num
-		if p.Num != opUpdateConfig {
+		if p.Num != pb.OpUpdateConfig {
 			return nil
 		}
-		if err := p.Want(protowire.BytesType); err != nil {
+		body, err := p.Bytes()
+		if err != nil {
 			return err
 		}
-		// UpdateConfig: config_updates (6) is an UpdateMap{entries{key}};
-		// upsert_values (1, map) and delete_keys (2) are its older form.
-		return pb.Walk(p.B, func(q pb.Entry) error {
-			switch q.Num {
-			case 1:
-				k, _, err := q.MapEntry()
-				t.configKeys = append(t.configKeys, k)
-				return err
-			case 2:
-				t.configKeys = append(t.configKeys, string(q.B))
-			case 6:
-				return pb.Walk(q.B, func(e pb.Entry) error {
-					if e.Num != 1 {
-						return nil
-					}
-					k, _, err := e.MapEntry()
-					t.configKeys = append(t.configKeys, k)
-					return err
-				})
-			}
-			return nil
-		})
+		t.configKeys, err = updateConfigKeys(body)
+		return err
 	})
 	if err == nil && t.op == 0 {
 		err = fmt.Errorf("%w: transaction without operation", pb.ErrMalformed)
 	}
 	return t, err
+}
+
+// updateConfigKeys lists the keys an UpdateConfig touches: config_updates
+// is an UpdateMap{entries{key}}; upsert_values (a map) and delete_keys are
+// its older form.
+func updateConfigKeys(b []byte) ([]string, error) {
+	var keys []string
+	err := pb.Walk(b, func(q pb.Entry) error {
+		switch q.Num {
+		case pb.UpdateConfigUpsertValues:
+			k, _, err := q.MapEntry()
+			keys = append(keys, k)
+			return err
+		case pb.UpdateConfigDeleteKeys:
+			keys = append(keys, string(q.B))
+		case pb.UpdateConfigConfigUpdates:
+			return pb.Walk(q.B, func(e pb.Entry) error {
+				if e.Num != pb.UpdateMapEntries {
+					return nil
+				}
+				k, _, err := e.MapEntry()
+				keys = append(keys, k)
+				return err
+			})
+		}
+		return nil
+	})
+	return keys, err
 }
 
 // rebaseConflict says why an append (touching the config keys ours) cannot be
@@ -116,18 +143,18 @@ func decodeTransaction(b []byte) (txnSummary, error) {
 // anything that may invalidate the field ids of our data file.
 func rebaseConflict(t txnSummary, ours map[string]string) string {
 	switch t.op {
-	case opAppend, opDelete, opRewrite, opCreateIndex, opReserveFragments, opUpdate:
+	case pb.OpAppend, pb.OpDelete, pb.OpRewrite, pb.OpCreateIndex, pb.OpReserveFragments, pb.OpUpdate:
 		return ""
-	case opUpdateConfig:
+	case pb.OpUpdateConfig:
 		for _, k := range t.configKeys {
 			if _, ok := ours[k]; ok {
 				return fmt.Sprintf("it also changes config key %q", k)
 			}
 		}
 		return ""
-	case opOverwrite, opRestore:
+	case pb.OpOverwrite, pb.OpRestore:
 		return "it replaces the table"
-	case opMerge, opProject:
+	case pb.OpMerge, pb.OpProject:
 		return "it changes the schema"
 	}
 	return "the operation is not known to be compatible with an append"
