@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/persisting/persisting/core/vfs"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 )
@@ -120,7 +119,7 @@ func writeRecordFile(t testing.TB, rec arrow.RecordBatch, o WriteOptions) (*File
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "f.lance")
-	size, err := Write(vfs.Default, path, encoding.TopOf(all), rec.Columns(), int(rec.NumRows()), o)
+	size, err := writeFile(path, encoding.TopOf(all), rec.Columns(), int(rec.NumRows()), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +281,7 @@ func TestFileLayoutMatchesSpec(t *testing.T) {
 	next := int32(0)
 	all, _ := encoding.FieldsFromArrow(sc.Fields(), &next, -1, 0)
 	path := filepath.Join(t.TempDir(), "a.lance")
-	if _, err := Write(vfs.Default, path, all, rec.Columns(), 3, WriteOptions{MaxPageBytes: 1 << 20}); err != nil {
+	if _, err := writeFile(path, all, rec.Columns(), 3, WriteOptions{MaxPageBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(path)

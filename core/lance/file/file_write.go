@@ -7,7 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/persisting/persisting/core/vfs"
+	"io"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/pb"
@@ -40,7 +40,6 @@ var padding = []byte("HHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHH
 // metadata until the end, where it writes the metadata sections and footer.
 type fileWriter struct {
 	path  string
-	f     vfs.File
 	w     *bufio.Writer
 	pos   uint64
 	pages [][]byte // per column: concatenated Page messages
@@ -143,42 +142,26 @@ type WriteOptions struct {
 	MaxPageBytes int
 }
 
-// writeDataFile writes cols (one Arrow array per top-level field in top, all
-// of length rows) as a durable Lance 2.0 file at path and returns its size.
-// The file is fsynced; its directory is not (the caller syncs once for all).
-// On error the partial file is removed.
-func Write(fs vfs.FS, path string, top []*encoding.Field, cols []arrow.Array, rows int, o WriteOptions) (size uint64, err error) {
-	f, err := fs.Create(path)
-	if err != nil {
-		return 0, fmt.Errorf("lance: create %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			fs.Remove(path) // never referenced by a manifest: safe to drop
-		}
-	}()
+// Write writes cols (one Arrow array per top-level field in top, all of
+// length rows) to w as a Lance 2.0 data file and returns its size; path
+// names the file in errors. Making the file durable, and removing it on
+// error, is the caller's business.
+func Write(w io.Writer, path string, top []*encoding.Field, cols []arrow.Array, rows int, o WriteOptions) (size uint64, err error) {
 	var all []*encoding.Field
 	for _, t := range top {
 		all = append(all, encoding.Subtree(t)...)
 	}
-	w := &fileWriter{path: path, f: f, w: bufio.NewWriterSize(f, 1<<20),
+	fw := &fileWriter{path: path, w: bufio.NewWriterSize(w, 1<<20),
 		pages: make([][]byte, len(all)), rows: make([]uint64, len(all))}
-	enc := &encoding.Encoder{Sink: w, Compression: o.Compression, MaxPageBytes: o.MaxPageBytes}
+	enc := &encoding.Encoder{Sink: fw, Compression: o.Compression, MaxPageBytes: o.MaxPageBytes}
 	col := 0
 	for i, t := range top {
 		if err := enc.EncodeField(t, &col, cols[i], nil); err != nil {
 			return 0, err
 		}
 	}
-	if err := w.finish(fileDescriptor(all, uint64(rows))); err != nil {
+	if err := fw.finish(fileDescriptor(all, uint64(rows))); err != nil {
 		return 0, err
 	}
-	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("lance: sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return 0, fmt.Errorf("lance: close %s: %w", path, err)
-	}
-	return w.pos, nil
+	return fw.pos, nil
 }

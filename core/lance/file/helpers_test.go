@@ -3,11 +3,14 @@ package file
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/persisting/persisting/core/lance/encoding"
 )
 
 func recordOf(t *testing.T, js string, fields ...arrow.Field) arrow.RecordBatch {
@@ -25,4 +28,17 @@ func u64s(vs ...uint64) []byte {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
 	return b
+}
+
+// writeFile writes a data file at path with Write.
+func writeFile(path string, top []*encoding.Field, cols []arrow.Array, rows int, o WriteOptions) (uint64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	size, err := Write(f, path, top, cols, rows, o)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return size, err
 }

@@ -3,12 +3,14 @@ package table
 import (
 	"fmt"
 	"maps"
+	"path"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/persisting/persisting/core/store"
 	"github.com/persisting/persisting/core/vfs"
 
 	"github.com/persisting/persisting/core/lance/encoding"
@@ -17,8 +19,11 @@ import (
 
 // Options configure reading and writing a dataset.
 type Options struct {
-	// FS is the filesystem; nil means vfs.Default.
+	// FS is the filesystem of the local store; nil means vfs.Default.
 	FS vfs.FS
+	// Store, when set, opens the storage of the dataset at a path in place
+	// of store.Local on FS (an object store, say).
+	Store func(path string) store.Store
 	// Compression of page buffers written by Append: "", "zstd" or "lz4".
 	// A field's own lance-encoding:compression metadata takes precedence.
 	Compression string
@@ -28,6 +33,14 @@ type Options struct {
 }
 
 const defaultMaxPageBytes = 1 << 20
+
+// store opens the storage of the dataset at path.
+func (o Options) store(path string) store.Store {
+	if o.Store != nil {
+		return o.Store(path)
+	}
+	return store.Local(o.FS, path)
+}
 
 func (o Options) normalize() (Options, error) {
 	if o.FS == nil {
@@ -57,6 +70,7 @@ type VersionInfo struct {
 type Dataset struct {
 	path   string
 	opts   Options
+	st     store.Store
 	naming naming
 	m      *Manifest
 	schema *encoding.Schema
@@ -87,7 +101,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	versions, n, err := listVersionNumbers(opts.FS, path)
+	versions, n, err := listVersionNumbers(opts.store(path))
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +115,7 @@ func OpenVersion(path string, version uint64, opts Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, n, err := listVersionNumbers(opts.FS, path)
+	_, n, err := listVersionNumbers(opts.store(path))
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +123,7 @@ func OpenVersion(path string, version uint64, opts Options) (*Dataset, error) {
 }
 
 func openVersion(path string, opts Options, n naming, version uint64) (*Dataset, error) {
-	m, err := readManifest(opts.FS, path, n, version)
+	m, err := readManifest(opts.store(path), n, version)
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +136,14 @@ func ListVersions(path string, opts Options) ([]VersionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	versions, n, err := listVersionNumbers(opts.FS, path)
+	st := opts.store(path)
+	versions, n, err := listVersionNumbers(st)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]VersionInfo, 0, len(versions))
 	for _, v := range versions {
-		m, err := readManifest(opts.FS, path, n, v)
+		m, err := readManifest(st, n, v)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +153,7 @@ func ListVersions(path string, opts Options) ([]VersionInfo, error) {
 			if fr.deletion != nil {
 				deleted = int64(fr.deletion.numDeleted)
 				if deleted == 0 { // older writers leave the count unset
-					d, err := readDeletions(opts.FS, path, fr)
+					d, err := readDeletions(st, fr)
 					if err != nil {
 						return nil, err
 					}
@@ -154,6 +169,7 @@ func ListVersions(path string, opts Options) ([]VersionInfo, error) {
 
 // load validates a manifest and builds the row-range index of its fragments.
 func load(path string, opts Options, n naming, m *Manifest) (*Dataset, error) {
+	stor := opts.store(path)
 	if err := m.checkReadable(); err != nil {
 		return nil, fmt.Errorf("lance: %s: %w", path, err)
 	}
@@ -161,13 +177,13 @@ func load(path string, opts Options, n naming, m *Manifest) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lance: %s version %d: %w", path, m.version, err)
 	}
-	d := &Dataset{path: path, opts: opts, naming: n, m: m, schema: s,
+	d := &Dataset{path: path, opts: opts, st: stor, naming: n, m: m, schema: s,
 		arrow: s.ArrowSchema(m.schemaMetadata), readers: map[string]*file.Reader{}}
 	d.cum = make([]int64, 1, len(m.fragments)+1)
 	for _, fr := range m.fragments {
 		st := fragState{f: fr, fileOf: map[int32]int{}}
 		if fr.deletion != nil {
-			if st.deleted, err = readDeletions(opts.FS, path, fr); err != nil {
+			if st.deleted, err = readDeletions(stor, fr); err != nil {
 				return nil, err
 			}
 		}
@@ -206,12 +222,13 @@ func (d *Dataset) CountRows() int64 { return d.cum[len(d.cum)-1] }
 func (d *Dataset) Config() map[string]string { return maps.Clone(d.m.config) }
 
 // fileReader returns the cached metadata of a data file, reading it on
-// first use.
-func (d *Dataset) fileReader(df *dataFile) (*file.Reader, vfs.File, error) {
-	path := filepath.Join(d.path, dataDir, df.path)
-	f, err := d.opts.FS.Open(path)
+// first use, and the open file.
+func (d *Dataset) fileReader(df *dataFile) (*file.Reader, store.Object, error) {
+	name := path.Join(dataDir, df.path)
+	full := filepath.Join(d.path, dataDir, df.path)
+	f, err := d.st.Open(name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lance: open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("lance: open %s: %w", full, err)
 	}
 	d.mu.Lock()
 	r := d.readers[df.path]
@@ -221,14 +238,14 @@ func (d *Dataset) fileReader(df *dataFile) (*file.Reader, vfs.File, error) {
 	}
 	size := df.size
 	if size == 0 { // 0 means unknown (§5 DataFile)
-		st, err := f.Stat()
+		sz, err := f.Size()
 		if err != nil {
 			f.Close()
-			return nil, nil, fmt.Errorf("lance: stat %s: %w", path, err)
+			return nil, nil, fmt.Errorf("lance: stat %s: %w", full, err)
 		}
-		size = uint64(st.Size())
+		size = uint64(sz)
 	}
-	if r, err = file.OpenReader(f, size, path); err != nil {
+	if r, err = file.OpenReader(f, size, full); err != nil {
 		f.Close()
 		return nil, nil, err
 	}

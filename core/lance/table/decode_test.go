@@ -12,9 +12,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/persisting/persisting/core/vfs"
 
 	"github.com/persisting/persisting/core/lance/encoding"
+	"github.com/persisting/persisting/core/store"
 )
 
 func TestRoaring(t *testing.T) {
@@ -114,12 +114,12 @@ func TestCommitIsCreateIfNotExists(t *testing.T) {
 	if _, err := Append(dir, rec, nil, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := readManifest(vfs.Default, dir, namingV2, 1)
+	m, err := readManifest(store.Local(nil, dir), namingV2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.transactionFile = ""
-	if err := commit(vfs.Default, dir, namingV2, m); !errors.Is(err, errCommitExists) {
+	if err := commit(store.Local(nil, dir), namingV2, m); !errors.Is(err, errCommitExists) {
 		t.Fatalf("second commit of version 1: %v", err)
 	}
 	ents, _ := os.ReadDir(filepath.Join(dir, versionsDir))

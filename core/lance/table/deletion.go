@@ -2,16 +2,17 @@ package table
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 
-	"github.com/persisting/persisting/core/vfs"
+	"github.com/persisting/persisting/core/store"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 )
 
 // deletionPath is _deletions/{fragment_id}-{read_version}-{id}.{arrow|bin}.
-func deletionPath(root string, fragID uint64, d *deletionFile) (string, error) {
+func deletionPath(fragID uint64, d *deletionFile) (string, error) {
 	ext := ""
 	switch d.fileType {
 	case deletionFileArrowArray:
@@ -21,17 +22,17 @@ func deletionPath(root string, fragID uint64, d *deletionFile) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: deletion file type %d", encoding.ErrUnsupported, d.fileType)
 	}
-	return filepath.Join(root, deletionsDir, fmt.Sprintf("%d-%d-%d.%s", fragID, d.readVersion, d.id, ext)), nil
+	return path.Join(deletionsDir, fmt.Sprintf("%d-%d-%d.%s", fragID, d.readVersion, d.id, ext)), nil
 }
 
 // readDeletions returns the sorted, distinct deleted row offsets of a
 // fragment, ignoring offsets at or beyond its physical row count.
-func readDeletions(fs vfs.FS, root string, fr *fragment) ([]uint32, error) {
-	path, err := deletionPath(root, fr.id, fr.deletion)
+func readDeletions(st store.Store, fr *fragment) ([]uint32, error) {
+	name, err := deletionPath(fr.id, fr.deletion)
 	if err != nil {
 		return nil, err
 	}
-	data, err := readWhole(fs, path)
+	data, err := readWhole(st, name)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func readDeletions(fs vfs.FS, root string, fr *fragment) ([]uint32, error) {
 		rows, err = readRoaring(data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lance: %s: %w", path, err)
+		return nil, fmt.Errorf("lance: %s: %w", filepath.Join(st.Root(), name), err)
 	}
 	// Lance writes the arrow form unsorted.
 	slices.Sort(rows)

@@ -14,12 +14,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/persisting/persisting/core/vfs"
 
 	tableschema "github.com/persisting/persisting/core/schema"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/pb"
+	"github.com/persisting/persisting/core/store"
 )
 
 // mergeBody returns the Merge operation of a manifest's inline transaction.
@@ -78,11 +78,11 @@ func TestWidenMatchesReference(t *testing.T) {
 	if d.Version() != 3 {
 		t.Fatalf("version %d", d.Version())
 	}
-	refM, err := readManifest(vfs.Default, demo, namingV2, 3)
+	refM, err := readManifest(store.Local(nil, demo), namingV2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ourM, err := readManifest(vfs.Default, ours, namingV2, 3)
+	ourM, err := readManifest(store.Local(nil, ours), namingV2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/persisting/persisting/core/vfs"
+	"github.com/persisting/persisting/core/store"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/file"
@@ -84,7 +84,7 @@ func (d *Dataset) readFragment(st *fragState, lo, hi int64) (arrow.RecordBatch, 
 	}
 	type openFile struct {
 		r *file.Reader
-		f vfs.File
+		f store.Object
 	}
 	opened := map[int]openFile{}
 	defer func() {

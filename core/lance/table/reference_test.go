@@ -18,11 +18,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/persisting/persisting/core/vfs"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/file"
 	"github.com/persisting/persisting/core/lance/pb"
+	"github.com/persisting/persisting/core/store"
 )
 
 // The reference writer (shared/reference/lance20) is an executable spec whose
@@ -155,11 +155,11 @@ func TestWriterMatchesReference(t *testing.T) {
 	if _, err := Append(ours, demoRecord(t), nil, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	refM, err := readManifest(vfs.Default, demo, namingV2, 1)
+	refM, err := readManifest(store.Local(nil, demo), namingV2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ourM, err := readManifest(vfs.Default, ours, namingV2, 1)
+	ourM, err := readManifest(store.Local(nil, ours), namingV2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

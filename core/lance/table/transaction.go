@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 
-
 	"github.com/persisting/persisting/core/lance/pb"
 )
 

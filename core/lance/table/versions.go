@@ -3,15 +3,15 @@ package table
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/persisting/persisting/core/vfs"
+	"github.com/persisting/persisting/core/store"
 )
 
 // Manifest naming (§3). V2: {u64::MAX - version:020}.manifest, so that a
@@ -60,20 +60,20 @@ func parseManifestName(name string) (version uint64, n naming, ok bool) {
 
 // listVersionNumbers returns the committed versions in ascending order and
 // the dataset's naming scheme. A missing dataset wraps os.ErrNotExist.
-func listVersionNumbers(fs vfs.FS, root string) ([]uint64, naming, error) {
-	dir := filepath.Join(root, versionsDir)
-	ents, err := fs.ReadDir(dir)
+func listVersionNumbers(st store.Store) ([]uint64, naming, error) {
+	dir := filepath.Join(st.Root(), versionsDir)
+	names, err := st.List(versionsDir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, 0, fmt.Errorf("lance: no dataset at %s: %w", root, os.ErrNotExist)
+			return nil, 0, fmt.Errorf("lance: no dataset at %s: %w", st.Root(), os.ErrNotExist)
 		}
 		return nil, 0, fmt.Errorf("lance: list %s: %w", dir, err)
 	}
 	var versions []uint64
 	var scheme naming
-	for _, e := range ents {
-		v, n, ok := parseManifestName(e.Name())
-		if !ok || e.IsDir() {
+	for _, name := range names {
+		v, n, ok := parseManifestName(name)
+		if !ok {
 			continue
 		}
 		if scheme != 0 && n != scheme {
@@ -91,31 +91,27 @@ func listVersionNumbers(fs vfs.FS, root string) ([]uint64, naming, error) {
 
 // readManifest reads and parses one version's manifest. A version that does
 // not exist wraps os.ErrNotExist.
-func readManifest(fs vfs.FS, root string, n naming, version uint64) (*Manifest, error) {
-	path := filepath.Join(root, versionsDir, manifestName(n, version))
-	data, err := readWhole(fs, path)
+func readManifest(st store.Store, n naming, version uint64) (*Manifest, error) {
+	name := path.Join(versionsDir, manifestName(n, version))
+	data, err := readWhole(st, name)
 	if err != nil {
 		return nil, err
 	}
-	m, err := parseManifest(data, path)
+	full := filepath.Join(st.Root(), name)
+	m, err := parseManifest(data, full)
 	if err != nil {
 		return nil, err
 	}
 	if m.version != version {
-		return nil, fmt.Errorf("lance: %s holds version %d", path, m.version)
+		return nil, fmt.Errorf("lance: %s holds version %d", full, m.version)
 	}
 	return m, nil
 }
 
-func readWhole(fs vfs.FS, path string) ([]byte, error) {
-	f, err := fs.Open(path)
+func readWhole(st store.Store, name string) ([]byte, error) {
+	data, err := st.Get(name)
 	if err != nil {
-		return nil, fmt.Errorf("lance: open %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("lance: read %s: %w", path, err)
+		return nil, fmt.Errorf("lance: read %s: %w", filepath.Join(st.Root(), name), err)
 	}
 	return data, nil
 }
