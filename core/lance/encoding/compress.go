@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/persisting/persisting/core/codec"
 )
 
 // Buffer compression framing of Lance 2.0 (encodings/physical/block.rs, §9.1):
@@ -29,27 +29,6 @@ const MaxDecompressed = 1 << 30
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
-var (
-	zstdOnce sync.Once
-	zstdEnc  *zstd.Encoder
-	zstdDec  *zstd.Decoder
-	zstdErr  error
-)
-
-// zstdCodecs returns process-wide codecs; EncodeAll and DecodeAll are safe
-// for concurrent use.
-func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
-	zstdOnce.Do(func() {
-		zstdEnc, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		if zstdErr != nil {
-			return
-		}
-		zstdDec, zstdErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(MaxDecompressed), zstd.WithDecoderMaxWindow(1<<29))
-	})
-	return zstdEnc, zstdDec, zstdErr
-}
-
 // compressBuffer frames raw with the scheme. ok is false when compressing
 // does not pay off (or lz4 finds nothing to compress): the caller then writes
 // the page buffer uncompressed and leaves the compression field unset, which
@@ -57,12 +36,11 @@ func zstdCodecs() (*zstd.Encoder, *zstd.Decoder, error) {
 func compressBuffer(scheme string, raw []byte) (out []byte, ok bool, err error) {
 	switch scheme {
 	case CompressionZstd:
-		enc, _, err := zstdCodecs()
-		if err != nil {
+		var err error
+		out = binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(raw)/2), uint64(len(raw)))
+		if out, err = codec.ZstdEncode(out, raw); err != nil {
 			return nil, false, err
 		}
-		out = binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(raw)/2), uint64(len(raw)))
-		out = enc.EncodeAll(raw, out)
 	case CompressionLZ4:
 		if uint64(len(raw)) > 1<<32-1 {
 			return nil, false, nil
@@ -90,10 +68,6 @@ func compressBuffer(scheme string, raw []byte) (out []byte, ok bool, err error) 
 func DecompressBuffer(scheme string, buf []byte) ([]byte, error) {
 	switch scheme {
 	case CompressionZstd:
-		_, dec, err := zstdCodecs()
-		if err != nil {
-			return nil, err
-		}
 		want := int64(-1)
 		frame := buf
 		if !bytes.HasPrefix(buf, zstdMagic) {
@@ -106,7 +80,7 @@ func DecompressBuffer(scheme string, buf []byte) ([]byte, error) {
 			}
 			want, frame = int64(n), buf[8:]
 		}
-		out, err := dec.DecodeAll(frame, nil)
+		out, err := codec.ZstdDecode(nil, frame, int(max(want, 0)), MaxDecompressed)
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/store"
 )
