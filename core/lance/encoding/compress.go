@@ -25,7 +25,7 @@ const (
 
 // maxDecompressed bounds what one compressed buffer may expand to, so that a
 // corrupt length prefix cannot make the reader allocate without bound.
-const MaxDecompressed = 1 << 30
+const maxDecompressed = 1 << 30
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
@@ -75,12 +75,12 @@ func DecompressBuffer(scheme string, buf []byte) ([]byte, error) {
 				return nil, fmt.Errorf("zstd buffer of %d bytes has no length prefix", len(buf))
 			}
 			n := binary.LittleEndian.Uint64(buf)
-			if n > MaxDecompressed {
-				return nil, fmt.Errorf("zstd buffer claims %d uncompressed bytes (limit %d)", n, MaxDecompressed)
+			if n > maxDecompressed {
+				return nil, fmt.Errorf("zstd buffer claims %d uncompressed bytes (limit %d)", n, maxDecompressed)
 			}
 			want, frame = int64(n), buf[8:]
 		}
-		out, err := codec.ZstdDecode(nil, frame, int(max(want, 0)), MaxDecompressed)
+		out, err := codec.ZstdDecode(nil, frame, int(max(want, 0)), maxDecompressed)
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -94,7 +94,7 @@ func DecompressBuffer(scheme string, buf []byte) ([]byte, error) {
 		}
 		n := uint64(binary.LittleEndian.Uint32(buf))
 		// An LZ4 block expands at most ~255x; a larger claim is corrupt.
-		if n > 255*uint64(len(buf))+16 || n > MaxDecompressed {
+		if n > 255*uint64(len(buf))+16 || n > maxDecompressed {
 			return nil, fmt.Errorf("lz4 buffer of %d bytes claims %d uncompressed bytes", len(buf), n)
 		}
 		out := make([]byte, n)
