@@ -5,28 +5,37 @@
 // The byte-level specification is shared/docs/lance-format.md; section numbers
 // in comments (§8, §13.1, ...) refer to it.
 //
-// Layout of the package, one job per file:
+// core/lance is split as Lance itself splits; dependencies run one way,
+// table -> file -> encoding -> pb:
 //
-//	errors.go         ErrUnsupported, ErrSchemaMismatch, ErrCommitUncertain, ConflictError
-//	pb.go             protobuf wire helpers (hand encoding with protowire)
-//	types.go          Arrow type <-> Lance logical type strings
-//	schema.go         Lance fields, field ids, the schema tree
-//	encoding.go       the 2.0 ArrayEncoding tree (decode and build)
-//	compress.go       zstd / lz4 buffer framing
-//	page_write.go     Arrow arrays -> 2.0 pages
-//	page_read.go      2.0 pages -> Arrow arrays
-//	file_write.go     the data-file container writer
-//	file_read.go      the data-file container reader and column range reads
-//	file.go           FileReader: one data file read on its own (tools, fuzzing)
-//	manifest.go       the Manifest protobuf and the manifest file layout
-//	transaction.go    Transaction protobufs and conflict classification
-//	deletion.go       deletion vectors (.arrow via arrowipc.go, .bin via roaring.go)
-//	versions.go       _versions/ naming and listing
-//	commit.go         atomic create-if-not-exists commit
-//	dataset.go        Open / OpenVersion / ListVersions and the row-range index
-//	append.go         Append: planning, extra files for rewritten columns, conflict rebase
-//	evolve.go         schema evolution on append: evolved field trees, value conversion
-//	readrange.go      ReadRange
+//	pb        field numbers by name, protobuf wire helpers
+//	encoding  pages, encodings, buffer compression, Arrow <-> Lance types and fields
+//	file      the data file container: writer, reader, footer, magic
+//	table     this package: manifests, transactions, commits, versions,
+//	          deletion files, Open / OpenVersion / ListVersions, Append,
+//	          ReadRange, schema evolution (later compaction and cleanup)
+//
+// Every byte this package reads or writes goes through a core/store.Store
+// (Options.Store, else store.Local on Options.FS): commits use its atomic
+// put-if-absent, data files its streamed creates, reads its ranged reads.
+//
+// Files of this package, one job each:
+//
+//	errors.go          ErrUnsupported, ErrSchemaMismatch, ErrCommitUncertain, ConflictError
+//	manifest.go        Manifest, feature flags, carriedField, readable/writable checks
+//	manifest_file.go   the manifest file layout, parsing and encoding (§4)
+//	fragment.go        DataFragment, DataFile, DeletionFile messages
+//	transaction.go     Transaction messages, operation bodies, conflict classification
+//	deletion.go        deletion vectors (.arrow via arrowipc.go, .bin via roaring.go)
+//	versions.go        _versions/ naming and listing
+//	commit.go          the atomic create-if-not-exists commit
+//	dataset.go         Options, Open / OpenVersion / ListVersions, the row-range index
+//	readrange.go       ReadRange
+//	append.go          Append: the commit loop and conflict rebase
+//	plan.go            how a record fits the dataset's schema
+//	write.go           data files and the extra files of rewritten columns
+//	build_manifest.go  the next version's manifest
+//	evolve.go          schema evolution on append: evolved field trees
 //
 // Invariants this package keeps on every commit (§13): data files, deletion
 // files and manifests are immutable once referenced; a fragment id or a field
