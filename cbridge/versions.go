@@ -15,7 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/persisting/persisting/core/engine"
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 )
 
 // datasetPath is the bucket's Lance dataset, once recovery opened it.

@@ -143,3 +143,42 @@ func grow(dst []byte, n int) []byte {
 	copy(out, dst)
 	return out
 }
+
+// ZstdEncode appends one zstd frame holding src to dst, with the
+// process-wide encoder every zstd user of core shares (the WAL's frames
+// here, Lance page buffers in core/lance/encoding).
+func ZstdEncode(dst, src []byte) ([]byte, error) {
+	return zstdCompress(dst, src)
+}
+
+// ZstdDecode appends the content of the zstd frame src to dst, with the
+// shared decoder. The content may not exceed limit bytes (at most
+// MaxDecodedLen); sizeHint, when positive, is the expected size (a length
+// prefix), else the frame header's content size or a guess is used and
+// grown as needed, so a corrupt frame never allocates beyond limit.
+func ZstdDecode(dst, src []byte, sizeHint, limit int) ([]byte, error) {
+	if err := zstdInit(); err != nil {
+		return dst, err
+	}
+	limit = min(limit, MaxDecodedLen)
+	c := sizeHint
+	if c <= 0 {
+		var h zstd.Header
+		if h.Decode(src) == nil && h.HasFCS && h.FrameContentSize <= uint64(limit) {
+			c = int(h.FrameContentSize)
+		} else {
+			c = min(limit, 4*len(src)+1<<16)
+		}
+	}
+	for {
+		c = min(c, limit)
+		buf := make([]byte, len(dst), len(dst)+c)
+		copy(buf, dst)
+		out, err := zstdDec.DecodeAll(src, buf)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) && c < limit {
+			c *= 2
+			continue
+		}
+		return out, err
+	}
+}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/persisting/persisting/core/codec"
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 )
 
 // Options are a bucket's settings as a caller of the C ABI gives them (JSON,

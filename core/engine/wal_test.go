@@ -9,7 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 	"github.com/persisting/persisting/core/vfs"
 	"github.com/persisting/persisting/core/vfs/errorfs"
 )

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 	"github.com/persisting/persisting/core/vfs"
 )
 

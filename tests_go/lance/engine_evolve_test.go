@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/persisting/persisting/core/engine"
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 )
 
 // The engine unifies schemas (core/schema) and flushes batches to Lance. A

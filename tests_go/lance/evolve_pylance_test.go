@@ -15,7 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 	"github.com/persisting/persisting/core/vfs"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 	"github.com/persisting/persisting/core/vfs"
 )
 

@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/persisting/persisting/core/lance"
+	"github.com/persisting/persisting/core/lance/file"
+	lance "github.com/persisting/persisting/core/lance/table"
 )
 
 // Seed corpora live in testdata/fuzz/Fuzz*/ (manifests and data files written
@@ -58,7 +59,7 @@ func FuzzReadDataFile(f *testing.F) {
 	dir := seedDataset(f)
 	addFiles(f, filepath.Join(dir, "data", "*.lance"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := lance.OpenFile(bytes.NewReader(data), int64(len(data)), "fuzz.lance")
+		r, err := file.OpenFile(bytes.NewReader(data), int64(len(data)), "fuzz.lance")
 		if err != nil {
 			return
 		}

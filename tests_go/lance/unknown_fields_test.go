@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/persisting/persisting/core/lance"
+	lance "github.com/persisting/persisting/core/lance/table"
 )
 
 // Manifest fields we do not know are carried forward byte for byte, as

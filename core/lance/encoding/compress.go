@@ -1,0 +1,113 @@
+package encoding
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/persisting/persisting/core/codec"
+)
+
+// Buffer compression framing of Lance 2.0 (encodings/physical/block.rs, §9.1):
+//
+//	zstd: [u64 LE uncompressed length][zstd frame]   (a bare frame is accepted on read)
+//	lz4:  [u32 LE uncompressed length][raw LZ4 block] (not the LZ4 frame format)
+//
+// Compression is applied per page buffer, and only to byte-aligned flat
+// buffers: Lance's bitmap path ignores the compression field.
+
+const (
+	CompressionZstd = "zstd"
+	CompressionLZ4  = "lz4"
+)
+
+// maxDecompressed bounds what one compressed buffer may expand to, so that a
+// corrupt length prefix cannot make the reader allocate without bound.
+const maxDecompressed = 1 << 30
+
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// compressBuffer frames raw with the scheme. ok is false when compressing
+// does not pay off (or lz4 finds nothing to compress): the caller then writes
+// the page buffer uncompressed and leaves the compression field unset, which
+// is legal because compression is per page.
+func compressBuffer(scheme string, raw []byte) (out []byte, ok bool, err error) {
+	switch scheme {
+	case CompressionZstd:
+		var err error
+		out = binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(raw)/2), uint64(len(raw)))
+		if out, err = codec.ZstdEncode(out, raw); err != nil {
+			return nil, false, err
+		}
+	case CompressionLZ4:
+		if uint64(len(raw)) > 1<<32-1 {
+			return nil, false, nil
+		}
+		dst := make([]byte, 4+lz4.CompressBlockBound(len(raw)))
+		binary.LittleEndian.PutUint32(dst, uint32(len(raw)))
+		var c lz4.Compressor
+		n, err := c.CompressBlock(raw, dst[4:])
+		if err != nil {
+			return nil, false, err
+		}
+		if n == 0 {
+			return nil, false, nil
+		}
+		out = dst[:4+n]
+	default:
+		return nil, false, fmt.Errorf("%w: compression %q", ErrUnsupported, scheme)
+	}
+	if len(out) >= len(raw) {
+		return nil, false, nil
+	}
+	return out, true, nil
+}
+
+func DecompressBuffer(scheme string, buf []byte) ([]byte, error) {
+	switch scheme {
+	case CompressionZstd:
+		want := int64(-1)
+		frame := buf
+		if !bytes.HasPrefix(buf, zstdMagic) {
+			if len(buf) < 8 {
+				return nil, fmt.Errorf("zstd buffer of %d bytes has no length prefix", len(buf))
+			}
+			n := binary.LittleEndian.Uint64(buf)
+			if n > maxDecompressed {
+				return nil, fmt.Errorf("zstd buffer claims %d uncompressed bytes (limit %d)", n, maxDecompressed)
+			}
+			want, frame = int64(n), buf[8:]
+		}
+		out, err := codec.ZstdDecode(nil, frame, int(max(want, 0)), maxDecompressed)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		if want >= 0 && int64(len(out)) != want {
+			return nil, fmt.Errorf("zstd buffer decoded to %d bytes, prefix says %d", len(out), want)
+		}
+		return out, nil
+	case CompressionLZ4:
+		if len(buf) < 4 {
+			return nil, fmt.Errorf("lz4 buffer of %d bytes has no length prefix", len(buf))
+		}
+		n := uint64(binary.LittleEndian.Uint32(buf))
+		// An LZ4 block expands at most ~255x; a larger claim is corrupt.
+		if n > 255*uint64(len(buf))+16 || n > maxDecompressed {
+			return nil, fmt.Errorf("lz4 buffer of %d bytes claims %d uncompressed bytes", len(buf), n)
+		}
+		out := make([]byte, n)
+		m, err := lz4.UncompressBlock(buf[4:], out)
+		if err != nil {
+			return nil, fmt.Errorf("lz4: %w", err)
+		}
+		if uint64(m) != n {
+			return nil, fmt.Errorf("lz4 buffer decoded to %d bytes, prefix says %d", m, n)
+		}
+		return out, nil
+	case "", "none":
+		return buf, nil
+	}
+	return nil, fmt.Errorf("%w: compression scheme %q", ErrUnsupported, scheme)
+}

@@ -1,0 +1,313 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// This file turns Arrow arrays into 2.0 pages (§9). Every field gets its own
+// column in pre-order: a struct gets a header column (one page, no buffers)
+// and then its children's columns; a list gets an offsets column and then its
+// item's columns; a fixed-size list is a single column.
+
+// metaCompression is the Lance field metadata key naming a field's buffer
+// compression. Lance's own writers (compaction) honour it too.
+const MetaCompression = "lance-encoding:compression"
+
+// encodedPage is one page of one column.
+type Page struct {
+	Enc    []byte // ArrayEncoding message
+	Bufs   [][]byte
+	Length uint64
+}
+
+// span is a half-open range of slots of an array.
+type Span struct{ Start, End int }
+
+type PageSink interface {
+	AddPage(col int, p Page) error
+}
+
+type Encoder struct {
+	Sink         PageSink
+	Compression  string
+	MaxPageBytes int
+}
+
+// encodeField writes the columns of f (starting at column *col) for arr.
+// spans, when non-nil, forces the page boundaries: list items use the spans
+// of their offsets pages so that every items page belongs to one offsets page.
+func (e *Encoder) EncodeField(f *Field, col *int, arr arrow.Array, spans []Span) error {
+	c := *col
+	*col++
+	switch a := arr.(type) {
+	case *array.Struct:
+		// The 2.0 reader supports exactly one page per struct header column,
+		// covering every slot of the column. Children page themselves unless
+		// the struct sits under a list (forced spans); there, even zero items
+		// get a page, as Lance writes.
+		n := arr.Len()
+		if spans != nil {
+			n = 0
+			for _, s := range spans {
+				n += s.End - s.Start
+			}
+		}
+		if n > 0 || spans != nil {
+			if err := e.Sink.AddPage(c, Page{Enc: encStructBytes(), Length: uint64(n)}); err != nil {
+				return err
+			}
+		}
+		for i, child := range f.Children {
+			if err := e.EncodeField(child, col, pushDownNulls(a, a.Field(i)), spans); err != nil {
+				return err
+			}
+		}
+		return nil
+	case array.ListLike:
+		if _, fsl := arr.(*array.FixedSizeList); !fsl {
+			if spans == nil {
+				spans = e.split(arr)
+			}
+			return e.encodeList(f, c, col, a, spans)
+		}
+	}
+	if spans == nil {
+		spans = e.split(arr)
+	}
+	for _, s := range spans {
+		p, err := e.leafPage(f, arr, s)
+		if err != nil {
+			return fmt.Errorf("lance: column %q: %w", f.Name, err)
+		}
+		if err := e.Sink.AddPage(c, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Encoder) encodeList(f *Field, c int, col *int, a array.ListLike, spans []Span) error {
+	d := a.Data()
+	large := isLargeOffsets(a.DataType())
+	var itemSpans []Span
+	for _, s := range spans {
+		var base int64
+		var numItems uint64
+		if s.End > s.Start { // an empty span may come with empty buffers
+			base = OffsetAt(d, large, s.Start)
+			numItems = uint64(OffsetAt(d, large, s.End) - base)
+		}
+		// null_offset_adjustment = num_items + 1: never a valid end offset.
+		adj := numItems + 1
+		n := s.End - s.Start
+		ends := make([]byte, 8*n)
+		for r := s.Start; r < s.End; r++ {
+			end := uint64(OffsetAt(d, large, r+1) - base)
+			if a.IsNull(r) {
+				end += adj
+			}
+			binary.LittleEndian.PutUint64(ends[8*(r-s.Start):], end)
+		}
+		p := Page{
+			Enc:    encListBytes(encNoNulls(encFlatBytes(64, 0, "")), adj, numItems),
+			Bufs:   [][]byte{ends},
+			Length: uint64(n),
+		}
+		if err := e.Sink.AddPage(c, p); err != nil {
+			return err
+		}
+		if numItems > 0 {
+			itemSpans = append(itemSpans, Span{int(base), int(base) + int(numItems)})
+		}
+	}
+	values := a.ListValues()
+	if itemSpans == nil && len(spans) > 0 {
+		// No items at all: Lance still writes one empty page per item column
+		// (and its reader indexes the first page of every column).
+		itemSpans = []Span{{0, 0}}
+	}
+	return e.EncodeField(f.Children[0], col, values, itemSpans)
+}
+
+// leafPage encodes slots [s.start, s.end) of a single-column array.
+func (e *Encoder) leafPage(f *Field, arr arrow.Array, s Span) (Page, error) {
+	n := s.End - s.Start
+	p := Page{Length: uint64(n)}
+	t := arr.DataType()
+	if t.ID() == arrow.NULL {
+		p.Enc = encAllNulls()
+		return p, nil
+	}
+	validity, nulls := validitySlice(arr, s)
+	comp := e.fieldCompression(f)
+	switch {
+	case isBinaryLike(t):
+		return e.binaryPage(arr, s, comp)
+	case nulls == n:
+		p.Enc = encAllNulls()
+		return p, nil
+	}
+	var valuesEnc []byte
+	var valueBufs [][]byte
+	next := 0
+	if nulls > 0 {
+		next = 1
+	}
+	switch t := t.(type) {
+	case *arrow.FixedSizeListType:
+		itemsEnc, bufs, err := fslItems(arr.(*array.FixedSizeList), s, t, next, comp)
+		if err != nil {
+			return p, err
+		}
+		valuesEnc, valueBufs = encFSLBytes(int(t.Len()), itemsEnc), bufs
+	default:
+		if !isFixedWidth(t) {
+			return p, fmt.Errorf("%w: arrow type %s", ErrUnsupported, t)
+		}
+		raw := fixedSlice(arr, s)
+		enc, buf, err := flatBuffer(raw, uint64(bitWidth(t)), next, comp)
+		if err != nil {
+			return p, err
+		}
+		valuesEnc, valueBufs = enc, [][]byte{buf}
+	}
+	if nulls == 0 {
+		p.Enc = encNoNulls(valuesEnc)
+		p.Bufs = valueBufs
+	} else {
+		p.Enc = encSomeNulls(encFlatBytes(1, 0, ""), valuesEnc)
+		p.Bufs = append([][]byte{validity}, valueBufs...)
+	}
+	return p, nil
+}
+
+// flatBuffer builds a flat encoding for one buffer, compressing it when the
+// scheme is set and the values are byte aligned (never 1-bit buffers: Lance's
+// bitmap decoder ignores compression).
+func flatBuffer(raw []byte, bits uint64, bufIndex int, comp string) ([]byte, []byte, error) {
+	if comp != "" && bits%8 == 0 {
+		out, ok, err := compressBuffer(comp, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			return encFlatBytes(bits, bufIndex, comp), out, nil
+		}
+	}
+	return encFlatBytes(bits, bufIndex, ""), raw, nil
+}
+
+// binaryPage encodes strings/binary: u64 end offsets relative to the page,
+// with null rows stored as previous_end + A where A = data bytes + 1.
+func (e *Encoder) binaryPage(arr arrow.Array, s Span, comp string) (Page, error) {
+	d := arr.Data()
+	large := isLargeOffsets(arr.DataType())
+	var data []byte
+	if bufs := d.Buffers(); len(bufs) > 2 && bufs[2] != nil {
+		data = bufs[2].Bytes()
+	}
+	n := s.End - s.Start
+	var payload []byte
+	if n == 0 {
+		// An empty page (list items of a page without items).
+	} else if arr.NullN() == 0 {
+		payload = data[OffsetAt(d, large, s.Start):OffsetAt(d, large, s.End)]
+	} else {
+		// Arrow allows bytes under null slots; Lance must not see them.
+		for r := s.Start; r < s.End; r++ {
+			if arr.IsValid(r) {
+				payload = append(payload, data[OffsetAt(d, large, r):OffsetAt(d, large, r+1)]...)
+			}
+		}
+	}
+	adj := uint64(len(payload)) + 1
+	ends := make([]byte, 8*n)
+	var end uint64
+	for r := s.Start; r < s.End; r++ {
+		v := end
+		if arr.IsValid(r) {
+			end += uint64(OffsetAt(d, large, r+1) - OffsetAt(d, large, r))
+			v = end
+		} else {
+			v += adj
+		}
+		binary.LittleEndian.PutUint64(ends[8*(r-s.Start):], v)
+	}
+	bytesEnc, payload, err := flatBuffer(payload, 8, 1, comp)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{
+		Enc:    encBinaryBytes(encNoNulls(encFlatBytes(64, 0, "")), bytesEnc, adj),
+		Bufs:   [][]byte{ends, payload},
+		Length: uint64(n),
+	}, nil
+}
+
+// fieldCompression is the field's own lance-encoding:compression metadata if
+// set (so that a column keeps the scheme Lance would use for it), else the
+// writer option.
+func (e *Encoder) fieldCompression(f *Field) string {
+	switch string(f.Metadata[MetaCompression]) {
+	case CompressionZstd:
+		return CompressionZstd
+	case CompressionLZ4:
+		return CompressionLZ4
+	case "none":
+		return ""
+	}
+	return e.Compression
+}
+
+// split cuts the slots of arr into pages of about maxPageBytes encoded bytes
+// (at least one slot per page).
+func (e *Encoder) split(arr arrow.Array) []Span {
+	n := arr.Len()
+	out := []Span{}
+	if n == 0 {
+		return out
+	}
+	t := arr.DataType()
+	var cost func(i int) int
+	switch {
+	case t.ID() == arrow.NULL:
+		return append(out, Span{0, n})
+	case isBinaryLike(t):
+		d, large := arr.Data(), isLargeOffsets(t)
+		cost = func(i int) int { return 8 + int(OffsetAt(d, large, i+1)-OffsetAt(d, large, i)) }
+	case t.ID() == arrow.LIST || t.ID() == arrow.LARGE_LIST:
+		d, large := arr.Data(), isLargeOffsets(t)
+		values := arr.(array.ListLike).ListValues()
+		per := 1
+		if values.Len() > 0 {
+			per = max(1, approxBytes(values.Data())/values.Len())
+		}
+		cost = func(i int) int { return 8 + per*int(OffsetAt(d, large, i+1)-OffsetAt(d, large, i)) }
+	default:
+		bits := 64
+		if ft, ok := t.(*arrow.FixedSizeListType); ok && isFixedWidth(ft.Elem()) {
+			bits = int(ft.Len()) * bitWidth(ft.Elem())
+		} else if isFixedWidth(t) {
+			bits = bitWidth(t)
+		}
+		rows := max(1, e.MaxPageBytes*8/(bits+1))
+		for s := 0; s < n; s += rows {
+			out = append(out, Span{s, min(n, s+rows)})
+		}
+		return out
+	}
+	start, acc := 0, 0
+	for i := 0; i < n; i++ {
+		c := cost(i)
+		if i > start && acc+c > e.MaxPageBytes {
+			out = append(out, Span{start, i})
+			start, acc = i, 0
+		}
+		acc += c
+	}
+	return append(out, Span{start, n})
+}

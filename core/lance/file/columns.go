@@ -1,0 +1,209 @@
+package file
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/persisting/persisting/core/lance/encoding"
+)
+
+// pagesFor returns the index range [lo, hi) of the pages overlapping slots
+// [start, end) of a column.
+func (c *columnMeta) pagesFor(start, end uint64) (int, int) {
+	lo := sort.Search(len(c.Pages), func(i int) bool { return c.starts[i+1] > start })
+	hi := sort.Search(len(c.Pages), func(i int) bool { return c.starts[i] >= end })
+	return lo, hi
+}
+
+// readField reads slots [start, end) of field f from this file. cols maps a
+// field id to its column index in this file; a field with no column reads as
+// nulls (a column added after the file was written).
+func (r *Reader) ReadField(ra io.ReaderAt, f *encoding.Field, cols map[int32]int, start, end uint64) (arrow.Array, error) {
+	c, ok := cols[f.ID]
+	if !ok {
+		a, err := encoding.NullArray(f, end-start)
+		if err != nil {
+			return nil, fmt.Errorf("lance: %s: %w", r.path, err)
+		}
+		return a, nil
+	}
+	if c < 0 || c >= len(r.Cols) {
+		return nil, fmt.Errorf("lance: %s: field %q maps to column %d of %d", r.path, f.Name, c, len(r.Cols))
+	}
+	cm := &r.Cols[c]
+	if total := cm.starts[len(cm.starts)-1]; end > total && f.Type.ID() != arrow.STRUCT {
+		return nil, fmt.Errorf("lance: %s: field %q: column %d has %d values, asked for [%d, %d)", r.path, f.Name, c, total, start, end)
+	}
+	switch f.Type.ID() {
+	case arrow.STRUCT:
+		// A 2.0 struct header column holds no validity or values: the
+		// struct is its children.
+		kids := make([]arrow.ArrayData, len(f.Children))
+		for i, ch := range f.Children {
+			a, err := r.ReadField(ra, ch, cols, start, end)
+			if err != nil {
+				return nil, err
+			}
+			kids[i] = a.Data()
+			defer a.Release()
+		}
+		d := array.NewData(f.Type, int(end-start), []*memory.Buffer{nil}, kids, 0, 0)
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	case arrow.LIST, arrow.LARGE_LIST:
+		return r.readList(ra, f, cm, cols, start, end)
+	}
+	return r.readLeaf(ra, f, cm, start, end)
+}
+
+func (r *Reader) readLeaf(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, start, end uint64) (arrow.Array, error) {
+	lo, hi := cm.pagesFor(start, end)
+	var parts []arrow.Array
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	for i := lo; i < hi; i++ {
+		p := &cm.Pages[i]
+		ps := cm.starts[i]
+		s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
+		var d arrow.ArrayData
+		var err error
+		if p.Enc.Kind == encoding.EncNullable && p.Enc.Nulls == encoding.AllNulls {
+			d, err = encoding.NullData(f.Type, e-s) // only the slots we need
+			s, e = 0, e-s
+		} else {
+			var bufs [][]byte
+			if bufs, err = r.ReadBuffers(ra, p); err == nil {
+				d, err = encoding.DecodeLeaf(p.Enc, f.Type, p.Length, bufs)
+			}
+		}
+		if err != nil {
+			return nil, r.wrap(p.pos(), fmt.Errorf("field %q page %d: %w", f.Name, i, err))
+		}
+		a := array.MakeFromData(d)
+		d.Release()
+		if s != 0 || e != uint64(a.Len()) {
+			sl := array.NewSlice(a, int64(s), int64(e))
+			a.Release()
+			a = sl
+		}
+		parts = append(parts, a)
+	}
+	return concat(f.Type, parts)
+}
+
+func concat(t arrow.DataType, parts []arrow.Array) (arrow.Array, error) {
+	switch len(parts) {
+	case 0:
+		b := array.NewBuilder(memory.DefaultAllocator, t)
+		defer b.Release()
+		return b.NewArray(), nil
+	case 1:
+		parts[0].Retain()
+		return parts[0], nil
+	}
+	return array.Concatenate(parts, memory.DefaultAllocator)
+}
+
+// readList reads list rows [start, end): their offsets pages give validity
+// and item ranges, and the items are one contiguous range of the item column
+// because each offsets page's items follow the previous page's (§9 lists).
+func (r *Reader) readList(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, cols map[int32]int, start, end uint64) (arrow.Array, error) {
+	n := end - start
+	large := f.Type.ID() == arrow.LARGE_LIST
+	ends := make([]uint64, 0, n) // absolute item index of each row's end
+	valid := make([]bool, 0, n)
+	first := uint64(0)
+	lo, hi := cm.pagesFor(start, end)
+	if n > 0 && lo < len(cm.Pages) && cm.itemStarts == nil {
+		return nil, fmt.Errorf("lance: %s: list field %q has no list pages", r.path, f.Name)
+	}
+	for i := lo; i < hi; i++ {
+		p := &cm.Pages[i]
+		ps := cm.starts[i]
+		s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
+		bufs, err := r.ReadBuffers(ra, p)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := encoding.DecodeUints(p.Enc.Offsets, p.Length, bufs)
+		if err != nil {
+			return nil, r.wrap(p.pos(), fmt.Errorf("list %q page %d offsets: %w", f.Name, i, err))
+		}
+		adj, base := p.Enc.NullAdj, cm.itemStarts[i]
+		norm := func(v uint64) uint64 {
+			if adj > 0 && v >= adj {
+				return v - adj
+			}
+			return v
+		}
+		prev := uint64(0)
+		if s > 0 {
+			prev = norm(raw[s-1])
+		}
+		if i == lo {
+			first = base + prev
+		}
+		for k := s; k < e; k++ {
+			v := norm(raw[k])
+			if v < prev || v > p.Enc.NumItems {
+				return nil, r.errorf(p.pos(), "list %q page %d: end offset %d out of order or beyond %d items", f.Name, i, v, p.Enc.NumItems)
+			}
+			prev = v
+			ends = append(ends, base+v)
+			valid = append(valid, !(adj > 0 && raw[k] >= adj))
+		}
+	}
+	last := first
+	if len(ends) > 0 {
+		last = ends[len(ends)-1]
+	}
+	if !large && last-first > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: %s: list %q rows [%d, %d) hold %d items; use large_list", encoding.ErrUnsupported, r.path, f.Name, start, end, last-first)
+	}
+	items, err := r.ReadField(ra, f.Children[0], cols, first, last)
+	if err != nil {
+		return nil, err
+	}
+	defer items.Release()
+	width := 4
+	if large {
+		width = 8
+	}
+	offs := make([]byte, width*(int(n)+1))
+	var bm []byte
+	nulls := 0
+	for k, v := range ends {
+		if large {
+			binary.LittleEndian.PutUint64(offs[8*(k+1):], v-first)
+		} else {
+			binary.LittleEndian.PutUint32(offs[4*(k+1):], uint32(v-first))
+		}
+		if !valid[k] {
+			if bm == nil {
+				bm = make([]byte, (n+7)/8)
+				for j := range bm {
+					bm[j] = 0xff
+				}
+			}
+			bm[k/8] &^= 1 << (k % 8)
+			nulls++
+		}
+	}
+	var vb *memory.Buffer
+	if bm != nil {
+		vb = memory.NewBufferBytes(bm)
+	}
+	d := array.NewData(f.Type, int(n), []*memory.Buffer{vb, memory.NewBufferBytes(offs)}, []arrow.ArrayData{items.Data()}, nulls, 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil
+}

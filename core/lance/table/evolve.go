@@ -1,0 +1,323 @@
+package table
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	tableschema "github.com/persisting/persisting/core/schema"
+
+	"github.com/persisting/persisting/core/lance/encoding"
+)
+
+// Schema evolution on append (§11). A record may carry a column whose type
+// evolved from the dataset's under the engine's rules (core/schema): a
+// null-typed field takes a real type, int64 widens to double, a struct gains
+// fields, a list's item evolves by the same rules. evolve computes the field
+// tree that stores both the existing rows and the record's, and how it gets
+// onto disk:
+//
+//   - Metadata only: a new field (new id) that no existing file holds. Old
+//     fragments read it as NULL. Used for new columns, new struct children at
+//     any depth (also inside list<struct>), and for a null-typed field taking
+//     a real type (its old values are all NULL; the old id stays in old files
+//     and is ignored). Not for struct-typed fields, which must not read as
+//     NULL (nullStruct): a new top-level struct column gets extra files of
+//     empty structs under its new id.
+//   - Rewrite: the stored values must change (int64 -> double anywhere in the
+//     column, the item of a list going from null to a type, a new or
+//     formerly null-typed struct below the top level). The whole
+//     top-level column gets new field ids under the same names; every existing
+//     fragment gets one extra data file holding the converted column for all
+//     of its physical rows (deleted ones included); the old ids stay in the
+//     old files and are ignored. A 2.0 page has no type of its own, so
+//     reinterpreting the old column under the new type is not possible.
+//
+// Lance's own add_columns refuses new struct children on 2.0 datasets because
+// it would write them as [struct, child] files, which 2.0 compaction cannot
+// rewrite; the metadata-only form used here has no such file, and Lance
+// (pylance 14) reads, filters, compacts, deletes from and appends to such
+// datasets (tests_go/lance/evolve_pylance_test.go).
+
+// evolution says how a field's storage changes.
+type evolution struct {
+	changed bool // the schema changes: some field below is new
+	rewrite bool // existing values must be rewritten under new ids
+}
+
+func (e *evolution) add(o evolution) {
+	e.changed = e.changed || o.changed
+	e.rewrite = e.rewrite || o.rewrite
+}
+
+// newID marks a field that has no id yet (assignIDs gives it one).
+const newID = -1
+
+// evolve returns the field that holds both df's values and af's. Nodes that
+// keep their id are df's own nodes (shared, never modified); changed nodes are
+// copies; new nodes have id newID. itemOfList says df is the item of a list,
+// hasRows that the dataset has rows (new fields must then be nullable).
+func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows bool) (*encoding.Field, evolution, error) {
+	mismatch := func() (*encoding.Field, evolution, error) {
+		return nil, evolution{}, fmt.Errorf("%w: column %q is %s in the dataset but %s in the record; only new fields, int64 to double and null to a type can be stored",
+			ErrSchemaMismatch, path, df.Type, af.Type)
+	}
+	if af.Type.ID() == arrow.NULL {
+		return df, evolution{}, nil // nothing new: the record's values are NULL
+	}
+	if df.Logical == "null" {
+		nf, err := newFieldTree(af)
+		if err != nil {
+			return nil, evolution{}, err
+		}
+		nf.ParentID = df.ParentID
+		nf.Nullable = true
+		// The item of a list has one slot per list item, which a reader
+		// cannot size without the item column: rewrite the list instead.
+		// A nested struct must be rewritten too (see nullStruct).
+		nested := df.ParentID != -1
+		return nf, evolution{changed: true, rewrite: itemOfList || nested && hasRows && nullStruct(af)}, nil
+	}
+	switch df.Type.ID() {
+	case arrow.STRUCT:
+		st, ok := af.Type.(*arrow.StructType)
+		if !ok {
+			return mismatch()
+		}
+		out := df.Copy()
+		var ev evolution
+		have := map[string]bool{}
+		for _, c := range df.Children {
+			have[c.Name] = true
+			i, ok := st.FieldIdx(c.Name)
+			if !ok {
+				out.Children = append(out.Children, c)
+				continue
+			}
+			nc, cev, err := evolve(c, st.Field(i), path+"."+c.Name, false, hasRows)
+			if err != nil {
+				return nil, evolution{}, err
+			}
+			out.Children = append(out.Children, nc)
+			ev.add(cev)
+		}
+		for _, f := range st.Fields() {
+			if have[f.Name] {
+				continue
+			}
+			have[f.Name] = true
+			nf, err := newFieldTree(f)
+			if err != nil {
+				return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path+"."+f.Name, err)
+			}
+			nf.ParentID = df.ID
+			nf.Nullable = nf.Nullable || hasRows
+			out.Children = append(out.Children, nf)
+			ev.changed = true
+			ev.rewrite = ev.rewrite || hasRows && nullStruct(f)
+		}
+		if !ev.changed {
+			return df, ev, nil
+		}
+		return out, ev, nil
+	case arrow.LIST, arrow.LARGE_LIST:
+		lt, ok := af.Type.(arrow.ListLikeType)
+		if !ok || af.Type.ID() != df.Type.ID() || len(df.Children) != 1 {
+			return mismatch()
+		}
+		nc, ev, err := evolve(df.Children[0], lt.ElemField(), path+"[]", true, hasRows)
+		if err != nil || !ev.changed {
+			return df, ev, err
+		}
+		out := df.Copy()
+		out.Children = []*encoding.Field{nc}
+		return out, ev, nil
+	}
+	lt, err := encoding.LogicalType(af.Type)
+	if err != nil {
+		return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path, err)
+	}
+	switch {
+	case lt == df.Logical:
+		return df, evolution{}, nil
+	case df.Logical == "double" && af.Type.ID() == arrow.INT64:
+		return df, evolution{}, nil // the record's ints are stored as doubles
+	case df.Logical == "int64" && af.Type.ID() == arrow.FLOAT64:
+		nf := &encoding.Field{ID: newID, ParentID: df.ParentID, Name: df.Name, Logical: "double",
+			Nullable: df.Nullable, Metadata: df.Metadata}
+		return nf, evolution{changed: true, rewrite: true}, nil
+	}
+	return mismatch()
+}
+
+// nullStruct reports whether a field missing from a file would read as a
+// NULL struct. Lance reads a field that no file of a fragment holds as NULL,
+// but its 2.0 writer cannot store a NULL struct and refuses to rewrite such
+// a fragment ("does not encode struct validity"), so compaction of the
+// dataset would fail. Such fields are given values instead: a new top-level
+// struct column gets an extra file of empty structs per fragment, a new
+// struct inside a column makes the column rewritten.
+func nullStruct(af arrow.Field) bool {
+	return af.Type.ID() == arrow.STRUCT
+}
+
+// renumbered copies the tree of f with every node marked new: a rewritten
+// column gets new field ids throughout (§11).
+func renumbered(f *encoding.Field) *encoding.Field {
+	c := *f
+	c.ID, c.Raw, c.Children = newID, nil, nil
+	for _, ch := range f.Children {
+		c.Children = append(c.Children, renumbered(ch))
+	}
+	return &c
+}
+
+// newFieldTree converts an Arrow field to Lance fields marked new.
+func newFieldTree(af arrow.Field) (*encoding.Field, error) {
+	tmp := int32(0)
+	fs, err := encoding.FieldsFromArrow([]arrow.Field{af}, &tmp, -1, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fs {
+		f.ID = newID
+	}
+	return fs[0], nil
+}
+
+// assignIDs gives the new nodes of f's tree ids from *next in pre-order, and
+// links their children to them. Kept nodes are left untouched.
+func assignIDs(f *encoding.Field, parent int32, next *int32) {
+	if f.ID == newID {
+		f.ID, f.ParentID = *next, parent
+		*next++
+	}
+	for _, c := range f.Children {
+		assignIDs(c, f.ID, next)
+	}
+}
+
+// conform returns arr as an array of f's type: ints become doubles where f
+// says double, struct children are matched by name (missing ones are NULL),
+// list items are conformed likewise, and a null-typed array becomes NULLs of
+// f's type. The result has offset 0 where it had to be rebuilt.
+func conform(arr arrow.Array, f *encoding.Field) (arrow.Array, error) {
+	n := arr.Len()
+	t := arr.DataType()
+	if t.ID() == arrow.NULL && f.Type.ID() != arrow.NULL {
+		return tableschema.NullArray(memory.DefaultAllocator, f.Type, n), nil
+	}
+	switch f.Type.ID() {
+	case arrow.STRUCT:
+		s, ok := arr.(*array.Struct)
+		if !ok {
+			break
+		}
+		st := s.DataType().(*arrow.StructType)
+		kids := make([]arrow.ArrayData, len(f.Children))
+		for i, c := range f.Children {
+			var k arrow.Array
+			if j, ok := st.FieldIdx(c.Name); ok {
+				var err error
+				if k, err = conform(s.Field(j), c); err != nil {
+					return nil, err
+				}
+			} else {
+				k = tableschema.NullArray(memory.DefaultAllocator, c.Type, n)
+			}
+			kids[i] = k.Data()
+			defer k.Release()
+		}
+		d := array.NewData(f.Type, n, []*memory.Buffer{validityOf(arr)}, kids, arr.NullN(), 0)
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	case arrow.LIST, arrow.LARGE_LIST:
+		l, ok := arr.(array.ListLike)
+		if !ok || t.ID() != f.Type.ID() {
+			break
+		}
+		d := arr.Data()
+		large := t.ID() == arrow.LARGE_LIST
+		start, end := int64(0), int64(0)
+		if n > 0 {
+			start, end = encoding.OffsetAt(d, large, 0), encoding.OffsetAt(d, large, n)
+		}
+		vals := array.NewSlice(l.ListValues(), start, end)
+		defer vals.Release()
+		items, err := conform(vals, f.Children[0])
+		if err != nil {
+			return nil, err
+		}
+		defer items.Release()
+		width := 4
+		if large {
+			width = 8
+		}
+		offs := make([]byte, width*(n+1))
+		for i := 0; i <= n; i++ {
+			o := int64(0)
+			if n > 0 {
+				o = encoding.OffsetAt(d, large, i) - start
+			}
+			if large {
+				binary.LittleEndian.PutUint64(offs[8*i:], uint64(o))
+			} else {
+				binary.LittleEndian.PutUint32(offs[4*i:], uint32(o))
+			}
+		}
+		nd := array.NewData(f.Type, n, []*memory.Buffer{validityOf(arr), memory.NewBufferBytes(offs)},
+			[]arrow.ArrayData{items.Data()}, arr.NullN(), 0)
+		defer nd.Release()
+		return array.MakeFromData(nd), nil
+	case arrow.FLOAT64:
+		if t.ID() == arrow.INT64 {
+			ints := arr.(*array.Int64).Int64Values()
+			vals := make([]float64, n)
+			for i, v := range ints {
+				vals[i] = float64(v)
+			}
+			bufs := []*memory.Buffer{validityOf(arr), memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(vals))}
+			nd := array.NewData(f.Type, n, bufs, nil, arr.NullN(), 0)
+			defer nd.Release()
+			return array.MakeFromData(nd), nil
+		}
+	}
+	if lt, err := encoding.LogicalType(t); err == nil && lt == f.Logical && !isNested(f.Type) {
+		arr.Retain()
+		return arr, nil
+	}
+	return nil, fmt.Errorf("%w: column %q: cannot store %s as %s", ErrSchemaMismatch, f.Name, t, f.Type)
+}
+
+func isNested(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.STRUCT, arrow.LIST, arrow.LARGE_LIST:
+		return true
+	}
+	return false
+}
+
+// validityOf copies the validity bitmap of arr to a buffer starting at bit 0,
+// or returns nil when arr has no nulls.
+func validityOf(arr arrow.Array) *memory.Buffer {
+	if arr.NullN() == 0 {
+		return nil
+	}
+	n := arr.Len()
+	bm := make([]byte, bitutil.BytesForBits(int64(n)))
+	d := arr.Data()
+	if b := d.Buffers()[0]; b != nil {
+		bitutil.CopyBitmap(b.Bytes(), d.Offset(), n, bm, 0)
+	} else {
+		for i := 0; i < n; i++ {
+			if arr.IsValid(i) {
+				bitutil.SetBit(bm, i)
+			}
+		}
+	}
+	return memory.NewBufferBytes(bm)
+}
