@@ -59,12 +59,13 @@ const (
 
 func statusOf(err error) int32 {
 	var se *schema.Error
+	var ie *schema.InvalidError
 	switch {
 	case err == nil:
 		return stOK
 	case errors.Is(err, errPoisoned):
 		return stPoisoned
-	case errors.As(err, &se):
+	case errors.As(err, &se), errors.As(err, &ie):
 		return stSchema
 	case errors.Is(err, engine.ErrBusy):
 		return stBusy

@@ -142,3 +142,104 @@ async def test_new_actor_system_over_same_path_in_same_process(tmp_path):
         finally:
             await system.shutdown()
         gc.collect()
+
+
+async def test_constructor_errors_reach_the_pulsing_caller_with_their_words(system, tmp_path):
+    """Pulsing builds the backend inside an actor: an exception there would only say
+    that the actor died. The words of a bad option and of a held lock must arrive."""
+    bad = await write_queue(
+        system,
+        "bad-options",
+        backend="persisting",
+        storage_path=str(tmp_path / "bad"),
+        backend_options={"enable_wal": "false"},
+    )
+    try:
+        await asyncio.wait_for(bad.put({"id": "x", "a": 1}), 30)
+    except Exception as exc:  # Pulsing re-raises as its own error type
+        assert "enable_wal must be True or False" in str(exc), exc
+    else:
+        raise AssertionError("a bad option was accepted")
+
+    holder = PersistingBackend(bucket_id=0, storage_path=str(tmp_path / "held" / "bucket_0"))
+    try:
+        held = await write_queue(
+            system,
+            "held",
+            backend="persisting",
+            num_buckets=1,
+            storage_path=str(tmp_path / "held"),
+        )
+        try:
+            await asyncio.wait_for(held.put({"id": "x", "a": 1}), 30)
+        except Exception as exc:
+            assert "in use by another live backend" in str(exc), exc
+        else:
+            raise AssertionError("a held directory was opened twice")
+    finally:
+        await holder.close()
+
+
+async def test_restart_in_one_process_without_close(tmp_path):
+    """Pulsing never calls close(): a second actor system in the same process, on
+    another path, must not wait behind the finalizers of the first one's buckets."""
+    first = await pul.actor_system()
+    writer = await write_queue(
+        first,
+        "a",
+        backend="persisting",
+        num_buckets=8,
+        storage_path=str(tmp_path / "a"),
+        backend_options={"enable_wal": True},
+    )
+
+    async def produce(w: int) -> None:
+        for i in range(100):
+            await writer.put({"id": f"{w}-{i}"})
+
+    await asyncio.wait_for(asyncio.gather(*(produce(w) for w in range(10))), 120)
+    await first.shutdown()
+    del writer
+    gc.collect()
+
+    second = await pul.actor_system()
+    try:
+        writer = await write_queue(
+            second, "b", backend="persisting", num_buckets=4, storage_path=str(tmp_path / "b")
+        )
+        for i in range(500):
+            await writer.put({"id": str(i), "i": i})
+        await asyncio.wait_for(writer.flush(), 60)
+
+        async def read() -> int:
+            reader = await read_queue(
+                second, "b", backend="persisting", num_buckets=4, storage_path=str(tmp_path / "b")
+            )
+            return len(await reader.get(limit=500))
+
+        counts = await asyncio.wait_for(asyncio.gather(*(read() for _ in range(10))), 60)
+        assert counts == [500] * 10
+    finally:
+        await second.shutdown()
+        gc.collect()
+
+    # Every record of the first system survived its shutdown without close.
+    third = await pul.actor_system()
+    try:
+        reader = await read_queue(
+            third,
+            "a",
+            backend="persisting",
+            num_buckets=8,
+            storage_path=str(tmp_path / "a"),
+            backend_options={"enable_wal": True},
+        )
+        records = []
+        while batch := await asyncio.wait_for(reader.get(limit=1000), 60):
+            records.extend(batch)
+        assert sorted(r["id"] for r in records) == sorted(
+            f"{w}-{i}" for w in range(10) for i in range(100)
+        )
+    finally:
+        await third.shutdown()
+        gc.collect()

@@ -122,6 +122,9 @@ type Stats struct {
 	TruncatedBytes  int64  `json:"truncated_bytes"`
 	TruncatedFile   string `json:"truncated_file,omitempty"`
 	DroppedFrames   int    `json:"dropped_frames"`
+	// DamagedFiles are what recovery moved or copied into wal/damaged:
+	// segments it dropped and tails it cut, kept for an operator to look at.
+	DamagedFiles []string `json:"damaged_files,omitempty"`
 }
 
 // Engine is one open bucket. All methods are safe for concurrent use.

@@ -57,6 +57,7 @@ func (e *Engine) recover() error {
 	e.stats.TruncatedBytes = info.TruncatedBytes
 	e.stats.TruncatedFile = info.TruncatedFile
 	e.stats.DroppedFrames = info.DroppedFrames
+	e.stats.DamagedFiles = info.Evidence
 	e.mu.Unlock()
 	e.cfg.Metrics.AddTruncated(info.TruncatedBytes)
 	if info.Corruption != nil {

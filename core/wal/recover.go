@@ -32,9 +32,14 @@ type RecoveryInfo struct {
 	// frame in TruncatedFile and were cut with it (see Open). Frames in
 	// DroppedSegments are not counted.
 	DroppedFrames int
-	// DroppedSegments were deleted: later segments after corruption (under
-	// TruncateCorrupt) or a last segment whose header was torn.
+	// DroppedSegments left the log: later segments after corruption, or a
+	// segment whose header is damaged (both under TruncateCorrupt). They are
+	// moved into the damaged/ directory, not deleted.
 	DroppedSegments []string
+	// Evidence lists the files in dir/damaged that recovery wrote: dropped
+	// segments, and the bytes cut from a tail unless they were all zeros.
+	// Nothing recovery cuts that could hold a record is deleted.
+	Evidence []string
 	// Corruption is the mid-log corruption that TruncateCorrupt repaired.
 	Corruption *CorruptionError
 	// RemovedFiles held no frames and were deleted: leftover temporary
@@ -268,8 +273,9 @@ func (r *recovery) scanSegment(seg *segment, prevEnd uint64, hasPrev, last bool)
 		return nil, fmt.Errorf("wal: %s: %w", seg.path, err)
 	}
 	if reason := checkSegmentHeader(hdr, seg.seq, seg.base); reason != "" {
-		d, err := classify(f, 0, size, last, reason)
-		return d, wrapPath(seg.path, err)
+		// Never a torn write of ours: a segment's header is synced before the
+		// rename that makes the segment visible. Frames may have been lost.
+		return &damage{offset: 0, corrupt: true, reason: reason + " (the header is written and synced before a segment becomes visible, so its frames may be lost)"}, nil
 	}
 	seg.size = segmentHeaderSize
 	fr := NewFrameReader(f, segmentHeaderSize, size)
@@ -379,7 +385,7 @@ func (r *recovery) salvage(segs []*segment, dropFrom, cut int, cerr *CorruptionE
 	// Newest first, each removal made durable before the next, so a crash
 	// midway leaves a contiguous sequence (no gap) for the next Open.
 	for i := len(segs) - 1; i >= dropFrom; i-- {
-		if err := r.remove(segs[i].path); err != nil {
+		if err := r.moveAside(segs[i].path); err != nil {
 			return nil, err
 		}
 		r.info.DroppedSegments = append(r.info.DroppedSegments, segs[i].path)
@@ -411,11 +417,15 @@ func (r *recovery) truncate(seg *segment, off int64) error {
 	if off < segmentHeaderSize {
 		r.info.TruncatedBytes = st.Size()
 		r.info.DroppedSegments = append(r.info.DroppedSegments, seg.path)
-		return r.remove(seg.path)
+		return r.moveAside(seg.path)
 	}
 	f, err := r.fs.OpenFile(seg.path, os.O_RDWR, 0)
 	if err != nil {
 		return &WALError{Op: "open segment", File: seg.path, Offset: -1, Err: err}
+	}
+	if err := r.keepTail(f, seg.path, off, st.Size()); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
@@ -432,6 +442,73 @@ func (r *recovery) truncate(seg *segment, off int64) error {
 	}
 	seg.size = off
 	return nil
+}
+
+// damagedDir, inside the log directory, holds what recovery cut out of the
+// log: Open never reads it, and never deletes anything that could hold an
+// acknowledged record, so that an operator can look at the damage.
+const damagedDir = "damaged"
+
+// moveAside moves a whole segment into damagedDir, durably.
+func (r *recovery) moveAside(path string) error {
+	dst, err := r.evidencePath(filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	if err := r.fs.Rename(path, dst); err != nil {
+		return &WALError{Op: "move damaged segment aside", File: path, Offset: -1, Err: err}
+	}
+	if err := r.fs.SyncDir(filepath.Dir(dst)); err != nil {
+		return &WALError{Op: "sync dir", File: filepath.Dir(dst), Offset: -1, Err: err}
+	}
+	if err := r.fs.SyncDir(r.dir); err != nil {
+		return &WALError{Op: "sync dir", File: r.dir, Offset: -1, Err: err}
+	}
+	r.info.Evidence = append(r.info.Evidence, dst)
+	return nil
+}
+
+// keepTail copies the bytes [off, size) of a segment about to be truncated
+// into damagedDir, unless they are all zeros (unwritten space holds no
+// record).
+func (r *recovery) keepTail(f vfs.File, path string, off, size int64) error {
+	if size <= off {
+		return nil
+	}
+	tail := make([]byte, size-off)
+	if err := readFullAt(f, tail, off); err != nil {
+		return &WALError{Op: "read tail", File: path, Offset: off, Err: err}
+	}
+	if allZero(tail) {
+		return nil
+	}
+	dst, err := r.evidencePath(fmt.Sprintf("%s.tail-at-%d", filepath.Base(path), off))
+	if err != nil {
+		return err
+	}
+	if err := vfs.WriteFileSync(r.fs, dst, tail); err != nil {
+		return &WALError{Op: "keep cut tail", File: dst, Offset: -1, Err: err}
+	}
+	if err := r.fs.SyncDir(filepath.Dir(dst)); err != nil {
+		return &WALError{Op: "sync dir", File: filepath.Dir(dst), Offset: -1, Err: err}
+	}
+	r.info.Evidence = append(r.info.Evidence, dst)
+	return nil
+}
+
+// evidencePath is a new path in damagedDir for name (suffixed if taken).
+func (r *recovery) evidencePath(name string) (string, error) {
+	dir := filepath.Join(r.dir, damagedDir)
+	if err := r.fs.MkdirAll(dir, 0o755); err != nil {
+		return "", &WALError{Op: "create dir", File: dir, Offset: -1, Err: err}
+	}
+	path := filepath.Join(dir, name)
+	for i := 1; ; i++ {
+		if _, err := r.fs.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return path, nil
+		}
+		path = filepath.Join(dir, fmt.Sprintf("%s.%d", name, i))
+	}
 }
 
 // remove deletes a file and makes the removal durable.

@@ -155,12 +155,14 @@ class LanceBackend:
         if self._bucket.ready_error is not None:
             return
         native = self._bucket.stats()
-        if native["truncated_bytes"] or native["dropped_frames"]:
+        if native["truncated_bytes"] or native["dropped_frames"] or native.get("damaged_files"):
+            kept = native.get("damaged_files") or []
             warnings.warn(
                 f"persisting: bucket {self.storage_path}: recovery cut "
                 f"{native['truncated_bytes']} bytes ({native['dropped_frames']} whole frames "
                 f"after a torn one) from the end of {native.get('truncated_file', '?')}; "
-                "records whose put never returned may be among them",
+                "records whose put never returned may be among them"
+                + (f"; what was cut is kept in {', '.join(kept)}" if kept else ""),
                 RecoveryWarning,
                 stacklevel=2,
             )
@@ -491,6 +493,8 @@ class PersistingBackend(LanceBackend):
             result["wal_error"] = native["wal_error"]
         if native.get("truncated_file"):
             result["truncated_file"] = native["truncated_file"]
+        if native.get("damaged_files"):
+            result["damaged_files"] = native["damaged_files"]
         result["wal_codec"] = native["wal_codec"]
         result["wal_bytes_uncompressed"] = native["wal_bytes_uncompressed"]
         result["wal_bytes_written"] = native["wal_bytes_written"]

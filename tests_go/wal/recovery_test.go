@@ -1,6 +1,7 @@
 package waltest
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -48,8 +49,11 @@ func TestTruncateEveryByteOfLastFrame(t *testing.T) {
 	}
 }
 
-// A cut inside the segment header of the only segment (a creation the
-// filesystem tore despite the temp+rename protocol) drops that segment.
+// A cut inside the segment header of the only segment, down to zero bytes,
+// is damage, never a torn write of ours (the header is synced before the
+// rename that makes a segment visible), and the frames it held are gone: the
+// open fails naming the file. Under TruncateCorrupt the segment leaves the
+// log but is moved into damaged/, bytes intact, never deleted.
 func TestTruncateSegmentHeader(t *testing.T) {
 	src := t.TempDir()
 	writeLog(t, src, 0, makeFrames(1, 10))
@@ -58,9 +62,21 @@ func TestTruncateSegmentHeader(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, filepath.Base(onlySegment(t, src)))
 		writeFile(t, path, data[:cut])
-		l, info := open(t, wal.Options{Dir: dir})
-		if info.Frames != 0 || info.Segments != 0 || !slices.Equal(info.DroppedSegments, []string{path}) {
+		_, _, err := wal.Open(wal.Options{Dir: dir})
+		if ce := asCorruption(t, err); ce.File != path || ce.Offset != 0 {
+			t.Fatalf("cut %d: %+v", cut, ce)
+		}
+		if got := readFile(t, path); len(got) != cut {
+			t.Fatalf("cut %d: the failed open changed the file (%d bytes)", cut, len(got))
+		}
+		l, info := open(t, wal.Options{Dir: dir, TruncateCorrupt: true})
+		aside := filepath.Join(dir, "damaged", filepath.Base(path))
+		if info.Frames != 0 || info.Segments != 0 || !slices.Equal(info.DroppedSegments, []string{path}) ||
+			!slices.Equal(info.Evidence, []string{aside}) {
 			t.Fatalf("cut %d: %+v", cut, info)
+		}
+		if got := readFile(t, aside); !bytes.Equal(got, data[:cut]) {
+			t.Fatalf("cut %d: evidence holds %d bytes, want %d", cut, len(got), cut)
 		}
 		appendAndReopen(t, l, dir, nil, makeFrame(0, 10))
 	}
@@ -242,7 +258,8 @@ func TestZeroFilledTail(t *testing.T) {
 
 // A header-only last segment (crash between creating a segment and writing
 // its first frame) is removed and its sequence number reused; a zero-length
-// file with a segment name (a creation torn despite temp+rename) is dropped.
+// file with a segment name (which temp+rename never leaves behind) is
+// corruption, and under TruncateCorrupt it is moved aside.
 func TestEmptySegment(t *testing.T) {
 	dir := t.TempDir()
 	frames := makeFrames(3, 100)
@@ -270,8 +287,13 @@ func TestEmptySegment(t *testing.T) {
 	writeLog(t, dir3, 0, frames)
 	empty := filepath.Join(dir3, "0000000000000001-000000000000001e.wal")
 	writeFile(t, empty, nil)
-	l, info = open(t, wal.Options{Dir: dir3})
-	if info.Frames != 3 || !slices.Equal(info.DroppedSegments, []string{empty}) {
+	_, _, err := wal.Open(wal.Options{Dir: dir3})
+	if ce := asCorruption(t, err); ce.File != empty {
+		t.Fatalf("%+v", ce)
+	}
+	l, info = open(t, wal.Options{Dir: dir3, TruncateCorrupt: true})
+	if info.Frames != 3 || !slices.Equal(info.DroppedSegments, []string{empty}) ||
+		!slices.Equal(info.Evidence, []string{filepath.Join(dir3, "damaged", filepath.Base(empty))}) {
 		t.Fatalf("%+v", info)
 	}
 	appendAndReopen(t, l, dir3, frames, makeFrame(5, 10))
