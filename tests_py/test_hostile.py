@@ -229,10 +229,10 @@ async def test_bad_arrow_input_is_refused_naming_the_column(open_backend):
     bad_utf8 = pa.Array.from_buffers(
         pa.string(), 1, [None, pa.py_buffer(np.array([0, 2], np.int32)), pa.py_buffer(b"\xff\xfe")]
     )
-    with pytest.raises(SchemaError, match='"s".*UTF-8'):
+    with pytest.raises(SchemaError, match=r'"s".*UTF-8'):
         await answer(b.put_batch(pa.RecordBatch.from_arrays([bad_utf8], names=["s"])))
     dup = pa.RecordBatch.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"])
-    with pytest.raises(SchemaError, match='"a".*twice'):
+    with pytest.raises(SchemaError, match=r'"a".*twice'):
         await answer(b.put_batch(dup))
     reserved = pa.RecordBatch.from_arrays([pa.array([1])], names=["_rowaddr"])
     with pytest.raises(SchemaError, match="reserved"):

@@ -21,9 +21,8 @@ import (
 
 // These tests check the evolved datasets with real Lance (pylance), the
 // oracle of the format. They need a Python with pylance and pyarrow:
-// $PERSISTING_PYLANCE_PYTHON, else the project's venv
-// (/root/.cache/persisting-venv/bin/python), else python3. Without one they
-// skip and say why.
+// $PERSISTING_PYLANCE_PYTHON (make test sets it to the project's venv), else
+// python3. Without one they skip and say why; make test fails on that skip.
 
 func pylancePython(t *testing.T) string {
 	t.Helper()
@@ -38,7 +37,7 @@ func pylancePython(t *testing.T) string {
 // findPylance returns a Python with pylance, or "" and why there is none.
 func findPylance() (py, why string) {
 	var tried []string
-	for _, py := range []string{os.Getenv("PERSISTING_PYLANCE_PYTHON"), "/root/.cache/persisting-venv/bin/python", "python3"} {
+	for _, py := range []string{os.Getenv("PERSISTING_PYLANCE_PYTHON"), "python3"} {
 		if py == "" {
 			continue
 		}

@@ -120,9 +120,9 @@ func TestWidenMatchesReference(t *testing.T) {
 // Widening a Lance-written dataset keeps every fragment's deletion file: the
 // extra files hold all physical rows, deleted ones included.
 func TestWidenKeepsDeletionFiles(t *testing.T) {
-	src := "../../tests_go/lance/testdata/pylance/mixed"
+	src := "../../../tests_go/lance/testdata/pylance/mixed"
 	if _, err := os.Stat(src); err != nil {
-		t.Skip("fixture not found")
+		t.Fatalf("fixture %s: %v", src, err)
 	}
 	dir := filepath.Join(t.TempDir(), "mixed")
 	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {

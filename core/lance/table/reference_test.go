@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -24,35 +23,18 @@ import (
 	"github.com/persisting/persisting/core/store"
 )
 
-// The reference writer (shared/reference/lance20) is an executable spec whose
-// output real Lance reads. These tests read its demo dataset and compare what
-// we write for the same table with what it writes.
+// The reference writer (the Lance 2.0 executable spec) writes a demo dataset
+// that real Lance reads; its output is vendored in testdata/reference_demo
+// (see testdata/reference_demo.README.md). These tests read it and compare
+// what we write for the same table with what it wrote.
 
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	for _, d := range []string{"../../../../shared/reference/lance20", "/work/shared/reference/lance20"} {
-		if _, err := os.Stat(filepath.Join(d, "make_demo.py")); err == nil {
-			abs, _ := filepath.Abs(d)
-			return abs
-		}
-	}
-	t.Skip("shared/reference/lance20 not found")
-	return ""
-}
-
+// makeDemo copies the reference demo dataset into a temporary directory, so
+// that tests may append to it.
 func makeDemo(t *testing.T) string {
 	t.Helper()
-	ref := referenceDir(t)
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not installed")
-	}
-	if _, err := exec.LookPath("zstd"); err != nil {
-		t.Skip("the zstd command (needed by make_demo.py) is not installed")
-	}
 	out := filepath.Join(t.TempDir(), "demo")
-	cmd := exec.Command("python3", filepath.Join(ref, "make_demo.py"), out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make_demo.py: %v\n%s", err, b)
+	if err := os.CopyFS(out, os.DirFS(filepath.Join("testdata", "reference_demo"))); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
