@@ -61,9 +61,7 @@ def main() -> int:
     for pkg, test, why in unexpected:
         print(f"UNEXPECTED SKIP {pkg} {test}: {why}")
     if unexpected:
-        print(
-            f"{len(unexpected)} test(s) skipped without a listed reason in {sys.argv[1]}"
-        )
+        print(f"{len(unexpected)} test(s) skipped without a listed reason in {sys.argv[1]}")
     return 1 if failed or unexpected else 0
 
 
