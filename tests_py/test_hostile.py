@@ -190,6 +190,7 @@ async def test_bad_values_fail_alone_in_a_shared_tick(open_backend, wal):
         ({"": 1}, "empty"),
         ({"a.b": 1}, "'.'"),
         ({"a\x00b": 1}, "NUL"),
+        ({"a`b": 1}, "'`'"),
         ({"_rowid": 1}, "reserved"),
         ({"_distance": 1.0}, "reserved"),
         ({"x" * 300: 1}, "at most 256 bytes"),

@@ -52,7 +52,8 @@ func (e *InvalidError) Error() string {
 // CheckName reports why name cannot be a field name, or "" if it can. The
 // rules: non-empty, at most MaxNameBytes of valid UTF-8, no NUL (C strings
 // would cut it), no '.' (Lance addresses nested fields with dotted paths),
-// and none of Lance's reserved column names.
+// no '`' (Lance quotes path segments with it: pylance cannot read such a
+// column back), and none of Lance's reserved column names.
 func CheckName(name string) string {
 	switch {
 	case name == "":
@@ -65,6 +66,8 @@ func CheckName(name string) string {
 		return "field names must not contain NUL"
 	case strings.ContainsRune(name, '.'):
 		return "field names must not contain '.' (Lance addresses nested fields with dotted paths)"
+	case strings.ContainsRune(name, '`'):
+		return "field names must not contain '`' (Lance quotes field paths with it)"
 	case reservedNames[name]:
 		return "the name is reserved by Lance for a column of its own"
 	}

@@ -37,8 +37,9 @@ _GOOD_LIMIT = 65536
 def check_name(name: str, path: str) -> None:
     """Raise ``ValueError`` naming ``path`` if ``name`` cannot be a field name:
     empty, not encodable as UTF-8 (a lone surrogate), longer than
-    :data:`MAX_NAME_BYTES`, holding NUL or ``.`` (Lance addresses nested fields
-    with dotted paths), or one of :data:`RESERVED_NAMES`."""
+    :data:`MAX_NAME_BYTES`, holding NUL, ``.`` (Lance addresses nested fields
+    with dotted paths) or a backtick (Lance quotes paths with it), or one of
+    :data:`RESERVED_NAMES`."""
     if name in _good:
         return
     why = _why_bad(name)
@@ -61,6 +62,8 @@ def _why_bad(name: str) -> str | None:
         return "field names must not contain NUL"
     if "." in name:
         return "field names must not contain '.' (Lance addresses nested fields with dotted paths)"
+    if "`" in name:
+        return "field names must not contain '`' (Lance quotes field paths with it)"
     if name in RESERVED_NAMES:
         return "the name is reserved by Lance for a column of its own"
     return None
