@@ -25,10 +25,11 @@ type completion struct {
 // Python event loop drains. Go never calls into Python; it queues a
 // completion and bumps the eventfd, and the loop polls.
 type bucket struct {
-	opts engine.Options
-	eng  *engine.Engine
-	sink *engine.LanceSink // set during recovery
-	efd  int
+	opts    engine.Options
+	metrics *metrics.Bucket // nil unless enable_metrics
+	eng     *engine.Engine
+	sink    *engine.LanceSink // set during recovery
+	efd     int
 
 	closeOnce sync.Once
 	markOnce  sync.Once
@@ -55,6 +56,7 @@ func openBucket(cfgJSON string) (*bucket, error) {
 	ecfg.OnSpace = b.signal
 	if opts.EnableMetrics {
 		ecfg.Metrics = metrics.Default().Bucket(opts.Dir())
+		b.metrics = ecfg.Metrics
 	}
 	eng, err := engine.Open(ecfg)
 	if err != nil {
@@ -75,7 +77,7 @@ func openBucket(cfgJSON string) (*bucket, error) {
 func (b *bucket) complete(token uint64, first int64, err error) {
 	c := completion{token: token, first: first}
 	if err != nil {
-		c.status, c.err = statusOf(err), err.Error()
+		c.status, c.err = statusOf(err), errorJSON(err)
 	}
 	b.mu.Lock()
 	b.done = append(b.done, c)

@@ -16,6 +16,7 @@ package main
 /*
 #include <stdint.h>
 #include <stdlib.h>
+#include "persisting.h"
 */
 import "C"
 
@@ -36,54 +37,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
 
 	"github.com/persisting/persisting/core/engine"
-	"github.com/persisting/persisting/core/schema"
 )
 
 func main() {}
-
-// Status codes shared with python/persisting/_native.py.
-const (
-	stOK         = 0
-	stPending    = 1 // a completion with the caller's token will follow
-	stBusy       = 2 // backpressure: retry after the eventfd fires
-	stWouldBlock = 3 // a non-blocking read needs the disk
-	stError      = -1
-	stSchema     = -2
-	stWAL        = -3
-	stCorrupt    = -4
-	stLocked     = -5
-	stClosed     = -6
-	stPoisoned   = -7
-	stInvalid    = -8
-)
-
-func statusOf(err error) int32 {
-	var se *schema.Error
-	var ie *schema.InvalidError
-	switch {
-	case err == nil:
-		return stOK
-	case errors.Is(err, errPoisoned):
-		return stPoisoned
-	case errors.As(err, &se), errors.As(err, &ie):
-		return stSchema
-	case errors.Is(err, engine.ErrBusy):
-		return stBusy
-	case errors.Is(err, engine.ErrWouldBlock):
-		return stWouldBlock
-	case errors.Is(err, engine.ErrWAL):
-		return stWAL
-	case errors.Is(err, engine.ErrCorrupt):
-		return stCorrupt
-	case errors.Is(err, engine.ErrLocked):
-		return stLocked
-	case errors.Is(err, engine.ErrClosed):
-		return stClosed
-	case errors.Is(err, engine.ErrInvalid):
-		return stInvalid
-	}
-	return stError
-}
 
 var errReservedToken = fmt.Errorf("%w: token 0 is reserved for the end of recovery", engine.ErrInvalid)
 
@@ -112,7 +68,7 @@ func guard(rc *C.int32_t, errOut **C.char) {
 
 func setErr(errOut **C.char, err error) {
 	if errOut != nil && err != nil {
-		*errOut = C.CString(err.Error())
+		*errOut = C.CString(errorJSON(err))
 	}
 }
 
@@ -247,7 +203,7 @@ func persisting_take_error(h C.uintptr_t, token C.uint64_t) (msg *C.char) {
 	defer guard(&rc, &msg)
 	b, err := lookup(h)
 	if err != nil {
-		return C.CString(err.Error())
+		return C.CString(errorJSON(err))
 	}
 	if s := b.takeError(uint64(token)); s != "" {
 		return C.CString(s)
@@ -346,6 +302,8 @@ type bucketStats struct {
 	DatasetVersion uint64 `json:"dataset_version"`
 	Compression    string `json:"compression"`
 	LancePageCodec string `json:"lance_page_codec"`
+	// Metrics are the bucket's Prometheus samples (with enable_metrics).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // persisting_stats writes the bucket's stats as JSON.
@@ -365,6 +323,9 @@ func persisting_stats(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_
 	if b.sink != nil {
 		st.DatasetPath = b.sink.Path()
 		st.DatasetVersion = b.sink.Version()
+	}
+	if st.Metrics, err = b.metrics.Samples(); err != nil {
+		return fail(errOut, err)
 	}
 	js, err := json.Marshal(st)
 	if err != nil {

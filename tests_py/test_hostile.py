@@ -336,8 +336,9 @@ async def test_wal_segment_truncated_to_zero_is_reported_and_kept(tmp_path):
     (seg,) = sorted((path / "wal").glob("*.wal"))
     seg.write_bytes(b"")  # the damage
     b = PersistingBackend(bucket_id=0, storage_path=str(path), enable_wal=True)
-    with pytest.raises(CorruptionError, match=seg.name):
+    with pytest.raises(CorruptionError, match=seg.name) as info:
         await answer(b.ready())
+    assert info.value.path == str(seg) and info.value.offset == 0
     with pytest.raises(CorruptionError):
         await answer(b.get(10, 0))  # not an empty queue
     with pytest.raises(CorruptionError):

@@ -27,6 +27,7 @@ async def test_second_open_in_process_fails_naming_path_and_pid(tmp_path):
         with pytest.raises(LockedError):
             await second.put({"a": 1})
         assert path in str(info.value)
+        assert info.value.pid == os.getpid() and info.value.path == path  # data, not wording
         assert f"pid {os.getpid()}" in str(info.value)
     finally:
         await first.close()
@@ -55,8 +56,9 @@ def test_open_held_by_another_process_fails_with_its_pid(tmp_path):
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+        with pytest.raises(LockedError, match=f"pid {holder.pid}") as info:
             PersistingBackend(bucket_id=0, storage_path=path).total_count()
+        assert info.value.pid == holder.pid
     finally:
         holder.communicate("", timeout=30)
     # The holder exited without close(): the kernel dropped its lock.

@@ -151,10 +151,9 @@ func (e *Engine) showGroup(group []queued, errs []error, logErr error) []int64 {
 		}
 		firsts[i], errs[i] = e.addToBuffer(q.rec)
 		if errs[i] == nil {
-			e.cfg.Metrics.AddRecords(int(q.rec.NumRows()))
+			e.emit(func(l EventListener) { l.Appended(q.rec.NumRows(), e.buf.rows) })
 		}
 	}
-	e.cfg.Metrics.SetBufferRows(e.buf.rows)
 	return firsts
 }
 
@@ -185,15 +184,8 @@ func (e *Engine) logGroup(group []queued) error {
 			return err
 		}
 	}
-	e.cfg.Metrics.ObserveGroup(int(rows))
-	e.cfg.Metrics.AddWALBytes(e.codec.Name(), int(raw), int(stored))
-	e.cfg.Metrics.SetWALSize(e.log.Size())
-	e.mu.Lock()
-	e.stats.WALGroups++
-	e.stats.WALRecords += rows
-	e.stats.WALBytesRaw += raw
-	e.stats.WALBytesStored += stored
-	e.mu.Unlock()
+	size := e.log.Size()
+	e.emit(func(l EventListener) { l.WALGroup(rows, raw, stored, e.codec.Name(), size) })
 	if e.cfg.WAL.MaxSize > 0 && e.log.Size() > e.cfg.WAL.MaxSize {
 		e.kickFlush()
 	}
@@ -204,7 +196,8 @@ func (e *Engine) syncLog() error {
 	start := time.Now()
 	err := e.log.Sync()
 	if err == nil {
-		e.cfg.Metrics.ObserveFsync(time.Since(start))
+		took := time.Since(start)
+		e.emit(func(l EventListener) { l.WALSynced(took) })
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -215,7 +208,6 @@ func (e *Engine) syncLog() error {
 		}
 		return werr
 	}
-	e.stats.WALSyncs++
 	return nil
 }
 
@@ -235,7 +227,8 @@ func (e *Engine) releaseLog() {
 		if err := e.log.ReleaseBefore(wm); err == nil {
 			e.released = wm
 		}
-		e.cfg.Metrics.SetWALSize(e.log.Size())
+		size := e.log.Size()
+		e.emit(func(l EventListener) { l.WALReleased(size) })
 	}
 	for _, w := range waiters {
 		w.done(nil)

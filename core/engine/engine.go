@@ -81,6 +81,8 @@ type Config struct {
 	WAL *WALConfig
 	// Metrics receives the bucket's measurements; nil turns them off.
 	Metrics *metrics.Bucket
+	// Listeners receive the engine's events besides Stats and Metrics.
+	Listeners []EventListener
 	// FS is the filesystem of the WAL; nil means the real one. Tests inject
 	// faults through it.
 	FS vfs.FS
@@ -161,9 +163,13 @@ type Engine struct {
 	walErr   error // the log failed: every later write is refused
 	changed  chan struct{}
 	waiters  []flushWaiter // sorted by target
+	// lastFlushErr is the error of the last flush, nil after a good one.
+	lastFlushErr error
 	// afterRelease are flush waiters to complete once the log is truncated.
 	afterRelease []flushWaiter
-	stats        Stats
+	stats        Stats     // the fixed fields; counts come from events
+	counts       *counters // the listener that keeps Stats' counters
+	listeners    []EventListener
 	released     uint64 // watermark the WAL was last truncated to
 
 	// The kick channels are never closed: any goroutine may kick at any
@@ -232,6 +238,8 @@ func Open(cfg Config) (*Engine, error) {
 		quit:       make(chan struct{}),
 		closeDone:  make(chan struct{}),
 	}
+	e.counts = &counters{}
+	e.listeners = append([]EventListener{e.counts, metricsListener{cfg.Metrics}}, cfg.Listeners...)
 	e.stats.BucketID = cfg.BucketID
 	e.stats.Dir = cfg.Dir
 	e.stats.WALEnabled = cfg.WAL != nil
@@ -360,12 +368,11 @@ func (e *Engine) bufferFull() bool {
 // When the last flush failed, waiting may be forever: the append fails with
 // that error instead, so the caller learns why. Called with mu held.
 func (e *Engine) backpressure() error {
-	e.stats.Backpressure++
-	e.cfg.Metrics.AddBackpressure()
+	e.emit(func(l EventListener) { l.Backpressure() })
 	e.kickFlush()
-	if e.bufferFull() && e.stats.LastFlushError != "" {
-		return fmt.Errorf("persisting: bucket %s: the buffer is full (%d rows) and the last flush failed: %s",
-			e.cfg.Dir, e.buf.rows, e.stats.LastFlushError)
+	if e.bufferFull() && e.lastFlushErr != nil {
+		return fmt.Errorf("persisting: bucket %s: the buffer is full (%d rows) and the last flush failed: %v",
+			e.cfg.Dir, e.buf.rows, e.lastFlushErr)
 	}
 	return ErrBusy
 }
@@ -381,8 +388,7 @@ func (e *Engine) appendVisible(owned arrow.RecordBatch) (int64, bool, error) {
 	first, err := e.addToBuffer(owned)
 	if err == nil {
 		e.nextSeq += uint64(owned.NumRows())
-		e.cfg.Metrics.AddRecords(int(owned.NumRows()))
-		e.cfg.Metrics.SetBufferRows(e.buf.rows)
+		e.emit(func(l EventListener) { l.Appended(owned.NumRows(), e.buf.rows) })
 	}
 	return first, false, err
 }
@@ -402,7 +408,7 @@ func (e *Engine) evolve(in *arrow.Schema) error {
 		return err
 	}
 	e.table = table
-	e.stats.SchemaChanges++
+	e.emit(func(l EventListener) { l.SchemaChanged() })
 	return nil
 }
 
@@ -584,8 +590,7 @@ func (e *Engine) flushOnce() bool {
 	for _, r := range recs {
 		r.Release()
 	}
-	e.cfg.Metrics.ObserveFlush(time.Since(start), err)
-	ready := e.finishFlush(n, watermark, start, err)
+	ready := e.finishFlush(n, watermark, time.Since(start), err)
 	for _, w := range ready {
 		w.done(err)
 	}
@@ -611,19 +616,16 @@ func (e *Engine) takeFlush() ([]arrow.RecordBatch, int64, uint64) {
 // finishFlush records a flush's outcome and returns the flush waiters to
 // complete now (with a WAL, successful ones complete once the log is
 // released, in the commit goroutine).
-func (e *Engine) finishFlush(n int64, watermark uint64, start time.Time, err error) []flushWaiter {
+func (e *Engine) finishFlush(n int64, watermark uint64, took time.Duration, err error) []flushWaiter {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.lastFlushErr = err
 	var ready []flushWaiter
 	if err != nil {
-		e.stats.FlushErrors++
-		e.stats.LastFlushError = err.Error()
+		e.emit(func(l EventListener) { l.FlushDone(n, took, err, e.buf.rows) })
 		ready, e.waiters = e.waiters, nil
 		return ready
 	}
-	e.stats.Flushes++
-	e.stats.LastFlushError = ""
-	e.stats.LastFlushSecs = time.Since(start).Seconds()
 	e.buf.dropFront(n)
 	// Another writer (real Lance) may have committed rows meanwhile: our
 	// rows went in after theirs, so the buffer now starts past both.
@@ -631,7 +633,7 @@ func (e *Engine) finishFlush(n int64, watermark uint64, start time.Time, err err
 		e.buf.rebase(rows)
 	}
 	e.seqBase = watermark
-	e.cfg.Metrics.SetBufferRows(e.buf.rows)
+	e.emit(func(l EventListener) { l.FlushDone(n, took, nil, e.buf.rows) })
 	i := 0
 	for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
 		i++
@@ -683,6 +685,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.stats
+	e.counts.fill(&s)
 	s.Ready = e.isReady()
 	s.TotalCount = e.buf.end()
 	s.BufferCount = e.buf.rows
@@ -746,6 +749,13 @@ func (e *Engine) Close() error {
 	e.cfg.Metrics.Unregister()
 	e.closeErr = errors.Join(flushErr, sinkErr, e.lock.release())
 	return e.closeErr
+}
+
+// emit reports one event to every listener.
+func (e *Engine) emit(event func(EventListener)) {
+	for _, l := range e.listeners {
+		event(l)
+	}
 }
 
 // deepCopy copies rec into memory owned by mem, so that the producer's

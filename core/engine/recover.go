@@ -46,23 +46,14 @@ func (e *Engine) recover() error {
 	if err != nil {
 		var ce *wal.CorruptionError
 		if errors.As(err, &ce) {
-			e.cfg.Metrics.AddCorruption()
-			return fmt.Errorf("persisting: bucket %s: %w: %v; nothing was changed on disk — to cut the log at that frame and lose what follows it, open with wal_truncate_corrupt=True",
+			e.emit(func(l EventListener) { l.Corrupt() })
+			return fmt.Errorf("persisting: bucket %s: %w: %w; nothing was changed on disk — to cut the log at that frame and lose what follows it, open with wal_truncate_corrupt=True",
 				e.cfg.Dir, ErrCorrupt, err)
 		}
 		return fmt.Errorf("persisting: bucket %s: %w: open: %v", e.cfg.Dir, ErrWAL, err)
 	}
 	e.log = log
-	e.mu.Lock()
-	e.stats.TruncatedBytes = info.TruncatedBytes
-	e.stats.TruncatedFile = info.TruncatedFile
-	e.stats.DroppedFrames = info.DroppedFrames
-	e.stats.DamagedFiles = info.Evidence
-	e.mu.Unlock()
-	e.cfg.Metrics.AddTruncated(info.TruncatedBytes)
-	if info.Corruption != nil {
-		e.cfg.Metrics.AddCorruption()
-	}
+	e.emit(func(l EventListener) { l.Recovered(info) })
 
 	watermark := e.seqBase
 	err = log.Replay(watermark, func(f wal.Frame) error {
@@ -93,8 +84,7 @@ func (e *Engine) recover() error {
 			return err
 		}
 		e.nextSeq += uint64(rec.NumRows())
-		e.stats.RecoveredFrames++
-		e.stats.RecoveredRows += rec.NumRows()
+		e.emit(func(l EventListener) { l.Replayed(rec.NumRows()) })
 		return nil
 	})
 	if err != nil {

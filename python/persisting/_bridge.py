@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from . import _lib
+from ._capsules import StreamCapsule, array_pointers
 from .errors import ClosedError, LockedError, StorageError
 
 T = TypeVar("T")
@@ -235,41 +236,35 @@ class NativeBucket:
     def append(self, batch: pa.RecordBatch, token: int = 0) -> tuple[int, int]:
         """Hand one batch to Go (non-blocking). Returns (status, first offset);
         status is OK, PENDING (a completion for token follows) or BUSY."""
-        arr = (ctypes.c_byte * _lib.ARROW_ARRAY_SIZE)()
-        sch = (ctypes.c_byte * _lib.ARROW_SCHEMA_SIZE)()
-        batch._export_to_c(ctypes.addressof(arr), ctypes.addressof(sch))
+        capsules, arr, sch = array_pointers(batch)
         first = ctypes.c_int64(0)
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_append(
-            self.handle,
-            ctypes.addressof(arr),
-            ctypes.addressof(sch),
-            token,
-            ctypes.byref(first),
-            ctypes.byref(err),
+            self.handle, arr, sch, token, ctypes.byref(first), ctypes.byref(err)
         )
+        del capsules  # Go moved the structs out; their destructors free the shells
         return _lib.check(rc, err), first.value
 
     def read(self, offset: int, limit: int, nonblock: bool) -> pa.Table | None:
         """Rows [offset, offset+limit) as a table; None when nonblock and the rows are on disk."""
-        stream = (ctypes.c_byte * _lib.ARROW_STREAM_SIZE)()
+        stream = StreamCapsule()
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_read(
-            self.handle, offset, limit, int(nonblock), ctypes.addressof(stream), ctypes.byref(err)
+            self.handle, offset, limit, int(nonblock), stream.address, ctypes.byref(err)
         )
         if _lib.check(rc, err) == _lib.WOULD_BLOCK:
             return None
-        return pa.RecordBatchReader._import_from_c(ctypes.addressof(stream)).read_all()
+        return stream.read_all()
 
     def read_version(self, version: int, offset: int, limit: int) -> pa.Table:
         """Rows of an old dataset version (blocking: reads the disk)."""
-        stream = (ctypes.c_byte * _lib.ARROW_STREAM_SIZE)()
+        stream = StreamCapsule()
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_read_version(
-            self.handle, version, offset, limit, ctypes.addressof(stream), ctypes.byref(err)
+            self.handle, version, offset, limit, stream.address, ctypes.byref(err)
         )
         _lib.check(rc, err)
-        return pa.RecordBatchReader._import_from_c(ctypes.addressof(stream)).read_all()
+        return stream.read_all()
 
     async def flush(self) -> None:
         token, fut = self.new_waiter()

@@ -24,25 +24,21 @@ from .errors import (
     WALError,
 )
 
-OK = 0
-PENDING = 1
-BUSY = 2
-WOULD_BLOCK = 3
-_ERRORS: dict[int, type[Exception]] = {
-    -1: StorageError,
-    -2: SchemaError,
-    -3: WALError,
-    -4: CorruptionError,
-    -5: LockedError,
-    -6: ClosedError,
-    -7: StorageError,
-    -8: ValueError,
+# Status codes: the numbers come from the library (cbridge/persisting.h is the
+# one definition), read when it is loaded; these names are what this module uses.
+OK, PENDING, BUSY, WOULD_BLOCK = "OK", "PENDING", "BUSY", "WOULD_BLOCK"
+_ERRORS: dict[str, type[Exception]] = {
+    "ERROR": StorageError,
+    "SCHEMA": SchemaError,
+    "WAL": WALError,
+    "CORRUPT": CorruptionError,
+    "LOCKED": LockedError,
+    "CLOSED": ClosedError,
+    "POISONED": StorageError,
+    "INVALID": ValueError,
 }
-
-# Sizes of the Arrow C Data Interface structs on 64-bit platforms.
-ARROW_ARRAY_SIZE = 80
-ARROW_SCHEMA_SIZE = 72
-ARROW_STREAM_SIZE = 40
+#: Status number -> name, filled from the library.
+STATUS: dict[int, str] = {}
 
 _c_char_pp = ctypes.POINTER(ctypes.c_char_p)
 _lib: ctypes.CDLL | None = None
@@ -78,6 +74,7 @@ def lib() -> ctypes.CDLL:
         if _lib is None:
             loaded = ctypes.CDLL(str(_library_path()))
             _declare(loaded)
+            _load_status_codes(loaded)
             _lib_pid = os.getpid()
             _lib = loaded
     return _lib
@@ -112,11 +109,28 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_close_detached": ([up], i32),
         "persisting_wait_ready": ([up, ctypes.POINTER(i64), _c_char_pp], i32),
         "persisting_free": ([vp], None),
+        "persisting_status_codes": ([_c_char_pp], i32),
     }
     for name, (argtypes, restype) in sigs.items():
         fn = getattr(so, name)
         fn.argtypes = argtypes
         fn.restype = restype
+
+
+def _load_status_codes(so: ctypes.CDLL) -> None:
+    out = ctypes.c_char_p()
+    if so.persisting_status_codes(ctypes.byref(out)) != 0 or not out.value:
+        raise StorageError("persisting: the Go core library did not report its status codes")
+    codes: dict[str, int] = json.loads(out.value)
+    so.persisting_free(ctypes.cast(out, ctypes.c_void_p))
+    STATUS.clear()
+    STATUS.update({number: name for name, number in codes.items()})
+
+
+def status(number: int) -> str:
+    """The name of a status number (as in persisting.h, without the prefix)."""
+    lib()
+    return STATUS.get(number, "ERROR")
 
 
 def take_string(ptr: int | None) -> str:
@@ -129,8 +143,19 @@ def take_string(ptr: int | None) -> str:
         lib().persisting_free(ptr)
 
 
-def error_for(status: int, message: str) -> Exception:
-    return _ERRORS.get(status, StorageError)(message or f"persisting: status {status}")
+def error_for(number: int, data: str) -> Exception:
+    """The typed exception for an error the library reported as JSON (see
+    persisting.h). Its fields become attributes: ``path``, ``offset`` (-1 when
+    none), ``pid`` (of a lock's holder) and ``field``."""
+    try:
+        info: dict[str, Any] = json.loads(data) if data else {}
+    except ValueError:
+        info = {"message": data}
+    name = STATUS.get(number, "ERROR")
+    exc = _ERRORS.get(name, StorageError)(info.get("message") or f"persisting: status {name}")
+    for attr, default in (("path", None), ("offset", -1), ("pid", None), ("field", None)):
+        setattr(exc, attr, info.get(attr, default))
+    return exc
 
 
 def take(out: ctypes.c_char_p) -> str:
@@ -138,11 +163,11 @@ def take(out: ctypes.c_char_p) -> str:
     return take_string(ctypes.cast(out, ctypes.c_void_p).value)
 
 
-def check(status: int, err: ctypes.c_char_p) -> int:
-    """Return a non-negative status; raise the typed error of a negative one."""
-    if status >= 0:
-        return status
-    raise error_for(status, take(err))
+def check(number: int, err: ctypes.c_char_p) -> str:
+    """Return the name of a non-negative status; raise the typed error of a negative one."""
+    if number >= 0:
+        return STATUS.get(number, OK)
+    raise error_for(number, take(err))
 
 
 def open_bucket(config: dict[str, Any]) -> int:

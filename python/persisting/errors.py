@@ -9,7 +9,17 @@ from __future__ import annotations
 
 
 class StorageError(Exception):
-    """A storage operation failed; nothing the caller was not told about was lost."""
+    """A storage operation failed; nothing the caller was not told about was lost.
+
+    Errors from the Go core carry their details as attributes, never only in the
+    message: ``path`` (the file or directory concerned), ``offset`` (a byte offset
+    in it, -1 when none), ``pid`` (the holder of a lock) and ``field`` (the field
+    of a record)."""
+
+    path: str | None = None
+    offset: int = -1
+    pid: int | None = None
+    field: str | None = None
 
 
 class WALError(StorageError):
@@ -25,11 +35,12 @@ class SchemaError(StorageError, TypeError):
 
 
 class CorruptionError(StorageError):
-    """Stored data is damaged; the message names the file and offset."""
+    """Stored data is damaged; ``path`` and ``offset`` (and the message) say where."""
 
 
 class LockedError(StorageError):
-    """Another live backend, in this process or another, holds the bucket directory."""
+    """Another live backend, in this process or another, holds the bucket directory
+    (``path``); ``pid`` is the holder's process id."""
 
 
 class ClosedError(StorageError):

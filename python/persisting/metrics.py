@@ -17,7 +17,6 @@ label (the bucket directory) and disappear when the bucket is closed.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +27,6 @@ CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
 
 _registered: set[int] = set()
 _register_lock = threading.Lock()
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 def generate_latest() -> bytes:
@@ -68,21 +65,3 @@ def register_prometheus_client(registry: Any = None) -> bool:
             target.register(GoCollector())
             _registered.add(id(target))
     return True
-
-
-def bucket_samples(bucket: str) -> dict[str, float]:
-    """This bucket's samples, keyed by name plus any label other than ``bucket``."""
-    samples: dict[str, float] = {}
-    for line in _lib.metrics_text().splitlines():
-        match = _SAMPLE.match(line)
-        if match is None:
-            continue
-        name, raw_labels, value = match.groups()
-        labels = dict(_LABEL.findall(raw_labels or ""))
-        if labels.pop("bucket", None) != bucket:
-            continue
-        key = name
-        if labels:
-            key += "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-        samples[key] = float(value)
-    return samples

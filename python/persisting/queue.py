@@ -499,7 +499,7 @@ class PersistingBackend(LanceBackend):
         result["wal_bytes_uncompressed"] = native["wal_bytes_uncompressed"]
         result["wal_bytes_written"] = native["wal_bytes_written"]
         if self.options.enable_metrics:
-            result["metrics"] = metrics.bucket_samples(self._bucket.dir)
+            result["metrics"] = native.get("metrics", {})
         if self.metrics_endpoint is not None:
             result["metrics_endpoint"] = self.metrics_endpoint
         return result

@@ -113,7 +113,7 @@ func build(goBin, gcc, tags string) (string, error) {
 	// -isystem: warnings in cgo's generated header are not ours to fix;
 	// -Werror holds for bridge.c itself.
 	cmd = exec.CommandContext(ctx, gcc, "-std=c11", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
-		"-isystem", dir, src, "-L"+dir, "-lpersisting", "-Wl,-rpath,"+dir, "-o", prog)
+		"-isystem", dir, "-I", filepath.Join(filepath.Dir(gomod), "cbridge"), src, "-L"+dir, "-lpersisting", "-Wl,-rpath,"+dir, "-o", prog)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("gcc: %v\n%s", err, out)
 	}

@@ -93,22 +93,7 @@ struct ArrowArrayStream {
 
 #endif  // ARROW_C_STREAM_INTERFACE
 
-/* ---- status codes, mirrored from cbridge/main.go ---- */
-
-enum {
-  ST_OK = 0,
-  ST_PENDING = 1,
-  ST_BUSY = 2,
-  ST_WOULD_BLOCK = 3,
-  ST_ERROR = -1,
-  ST_SCHEMA = -2,
-  ST_WAL = -3,
-  ST_CORRUPT = -4,
-  ST_LOCKED = -5,
-  ST_CLOSED = -6,
-  ST_POISONED = -7,
-  ST_INVALID = -8,
-};
+#include "persisting.h" /* the status codes */
 
 /* ---- checks ---- */
 
@@ -476,8 +461,8 @@ static int wait_token(uintptr_t hh, uint64_t token, struct completion* out) {
 static int64_t wait_ready(uintptr_t hh) {
   struct completion c;
   if (!wait_token(hh, 0, &c)) return -1;
-  CHECK(c.status == ST_OK, "recovery failed: status %d", c.status);
-  if (c.status != ST_OK) {
+  CHECK(c.status == PERSISTING_OK, "recovery failed: status %d", c.status);
+  if (c.status != PERSISTING_OK) {
     char* msg = persisting_take_error(hh, 0);
     fprintf(stderr, "recovery error: %s\n", S(msg));
     persisting_free(msg);
@@ -491,10 +476,10 @@ static int32_t append_batch(uintptr_t hh, struct ArrowArray* arr, struct ArrowSc
                             int64_t* first, char** err) {
   uint64_t token = new_token();
   int32_t rc = persisting_append(hh, arr, sch, token, first, err);
-  if (rc != ST_PENDING) return rc;
+  if (rc != PERSISTING_PENDING) return rc;
   struct completion c;
-  if (!wait_token(hh, token, &c)) return ST_ERROR;
-  if (c.status != ST_OK) *err = persisting_take_error(hh, token);
+  if (!wait_token(hh, token, &c)) return PERSISTING_ERROR;
+  if (c.status != PERSISTING_OK) *err = persisting_take_error(hh, token);
   else *first = c.first;
   return c.status;
 }
@@ -615,7 +600,7 @@ static int32_t read_range(uintptr_t h, int64_t offset, int64_t limit, int nonblo
   struct ArrowArrayStream stream;
   memset(&stream, 0, sizeof stream);
   int32_t rc = persisting_read(h, offset, limit, nonblock, &stream, err);
-  if (rc != ST_OK) {
+  if (rc != PERSISTING_OK) {
     CHECK(stream.release == NULL, "read failed with %d but filled the stream", rc);
     return rc;
   }
@@ -666,8 +651,8 @@ static int64_t stat_count(uintptr_t h, const char* key) {
   char* js = NULL;
   char* err = NULL;
   int32_t rc = persisting_stats(h, &js, &err);
-  CHECK(rc == ST_OK, "stats: %d %s", rc, S(take(&err)));
-  if (rc != ST_OK) return -1;
+  CHECK(rc == PERSISTING_OK, "stats: %d %s", rc, S(take(&err)));
+  if (rc != PERSISTING_OK) return -1;
   const char* p = strstr(js, key);
   int64_t v = -1;
   if (p != NULL) v = strtoll(p + strlen(key), NULL, 10);
@@ -679,11 +664,11 @@ static int64_t stat_count(uintptr_t h, const char* key) {
 static void flush_and_wait(uintptr_t hh, uint64_t token) {
   char* err = NULL;
   int32_t rc = persisting_flush(hh, token, &err);
-  CHECK(rc == ST_PENDING, "flush %" PRIu64 ": %d, want PENDING %s", token, rc, S(take(&err)));
+  CHECK(rc == PERSISTING_PENDING, "flush %" PRIu64 ": %d, want PENDING %s", token, rc, S(take(&err)));
   struct completion c;
-  if (rc == ST_PENDING && wait_token(hh, token, &c)) {
-    CHECK(c.status == ST_OK, "flush %" PRIu64 " completed with status %d", token, c.status);
-    if (c.status != ST_OK) {
+  if (rc == PERSISTING_PENDING && wait_token(hh, token, &c)) {
+    CHECK(c.status == PERSISTING_OK, "flush %" PRIu64 " completed with status %d", token, c.status);
+    if (c.status != PERSISTING_OK) {
       char* msg = persisting_take_error(hh, token);
       fprintf(stderr, "flush error: %s\n", S(msg));
       persisting_free(msg);
@@ -739,7 +724,7 @@ static int32_t read_version_range(uintptr_t hh, uint64_t version, int64_t offset
   struct ArrowArrayStream stream;
   memset(&stream, 0, sizeof stream);
   int32_t rc = persisting_read_version(hh, version, offset, limit, &stream, err);
-  if (rc != ST_OK) {
+  if (rc != PERSISTING_OK) {
     CHECK(stream.release == NULL, "read_version failed with %d but filled the stream", rc);
     return rc;
   }
@@ -758,7 +743,7 @@ static void test_open(void) {
   char* err = NULL;
   h = 0;
   int32_t rc = persisting_open(config(bucket_dir, 100), &h, &err);
-  REQUIRE(rc == ST_OK, "open: %d %s", rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open: %d %s", rc, S(take(&err)));
   CHECK(err == NULL, "open succeeded but set an error");
   CHECK(h != 0, "open returned handle 0");
   efd = persisting_event_fd(h);
@@ -771,7 +756,7 @@ static void test_open(void) {
   /* A fresh bucket reads as empty, without blocking. */
   struct read_result r;
   rc = read_range(h, 0, 10, 1, &r, &err);
-  CHECK(rc == ST_OK, "read of an empty bucket: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read of an empty bucket: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0, "empty bucket returned %" PRId64 " rows", r.nrows);
   END_SECTION("open");
 }
@@ -793,7 +778,7 @@ static void test_bad_config(void) {
   for (int i = 0; i < 3; i++) {
     uintptr_t out = 0xdead;
     int32_t rc = persisting_open((char*)bad[i], &out, &err);
-    CHECK(rc == ST_INVALID, "open(%s): %d, want %d", bad[i], rc, ST_INVALID);
+    CHECK(rc == PERSISTING_INVALID, "open(%s): %d, want %d", bad[i], rc, PERSISTING_INVALID);
     CHECK(err != NULL && strlen(err) > 0, "open(%s): no error message", bad[i]);
     CHECK(out == 0xdead, "failed open wrote a handle");
     take(&err);
@@ -808,13 +793,13 @@ static void test_append(void) {
   int64_t first = -1;
 
   int32_t rc = append_rows(h, 0, 3, 0, 0, &first, &err);
-  CHECK(rc == ST_OK && first == 0, "append 1: rc %d first %" PRId64 " %s", rc, first, S(take(&err)));
+  CHECK(rc == PERSISTING_OK && first == 0, "append 1: rc %d first %" PRId64 " %s", rc, first, S(take(&err)));
   first = -1;
   rc = append_rows(h, 3, 3, 0, 1, &first, &err); /* name null_count -1 */
-  CHECK(rc == ST_OK && first == 3, "append 2: rc %d first %" PRId64 " %s", rc, first, S(take(&err)));
+  CHECK(rc == PERSISTING_OK && first == 3, "append 2: rc %d first %" PRId64 " %s", rc, first, S(take(&err)));
   first = -1;
   rc = append_rows(h, 6, 3, 2, 0, &first, &err); /* children at offset 2 */
-  CHECK(rc == ST_OK && first == 6, "append 3: rc %d first %" PRId64 " %s", rc, first, S(take(&err)));
+  CHECK(rc == PERSISTING_OK && first == 6, "append 3: rc %d first %" PRId64 " %s", rc, first, S(take(&err)));
   CHECK(err == NULL, "successful appends set an error");
   END_SECTION("append");
 }
@@ -825,53 +810,53 @@ static void test_read(void) {
   struct read_result r;
 
   int32_t rc = read_range(h, 2, 5, 0, &r, &err);
-  CHECK(rc == ST_OK, "read 2+5: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 2+5: %d %s", rc, S(take(&err)));
   expect_rows("read 2+5", &r, 2, 5);
 
   rc = read_range(h, 0, 9, 0, &r, &err);
-  CHECK(rc == ST_OK, "read 0+9: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 0+9: %d %s", rc, S(take(&err)));
   expect_rows("read 0+9", &r, 0, 9);
 
   rc = read_range(h, 7, 100, 0, &r, &err); /* clipped at the end */
-  CHECK(rc == ST_OK, "read 7+100: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 7+100: %d %s", rc, S(take(&err)));
   expect_rows("read 7+100", &r, 7, 2);
 
   rc = read_range(h, 9, 5, 0, &r, &err); /* exactly at the end */
-  CHECK(rc == ST_OK, "read 9+5: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 9+5: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0 && r.nbatches == 0, "read at the end: %" PRId64 " rows in %d batches",
         r.nrows, r.nbatches);
 
   rc = read_range(h, 1000, 5, 0, &r, &err); /* far past the end */
-  CHECK(rc == ST_OK, "read 1000+5: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 1000+5: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0 && r.nbatches == 0, "read past the end: %" PRId64 " rows", r.nrows);
 
   /* offset + limit overflows int64: still every row from offset on. */
   rc = read_range(h, 2, INT64_MAX, 0, &r, &err);
-  CHECK(rc == ST_OK, "read 2+INT64_MAX: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 2+INT64_MAX: %d %s", rc, S(take(&err)));
   expect_rows("read 2+INT64_MAX", &r, 2, 7);
   rc = read_range(h, INT64_MAX, INT64_MAX, 0, &r, &err);
-  CHECK(rc == ST_OK, "read INT64_MAX+INT64_MAX: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read INT64_MAX+INT64_MAX: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0, "read INT64_MAX+INT64_MAX: %" PRId64 " rows", r.nrows);
 
   /* A negative offset is refused; a negative limit is an empty read. */
   rc = read_range(h, -1, 5, 0, &r, &err);
-  CHECK(rc == ST_INVALID, "read -1+5: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "read -1+5: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL && strstr(err, "-1") != NULL, "read -1+5: message %s", S(err));
   take(&err);
   rc = read_range(h, INT64_MIN, 5, 1, &r, &err);
-  CHECK(rc == ST_INVALID, "nonblock read INT64_MIN+5: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "nonblock read INT64_MIN+5: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "nonblock read INT64_MIN+5: no message");
   take(&err);
   rc = read_range(h, 2, -3, 0, &r, &err);
-  CHECK(rc == ST_OK, "read 2-3: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 2-3: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0 && r.nbatches == 0, "read with a negative limit: %" PRId64 " rows", r.nrows);
 
   rc = read_range(h, 3, 0, 0, &r, &err); /* zero limit */
-  CHECK(rc == ST_OK, "read 3+0: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 3+0: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0, "read with limit 0: %" PRId64 " rows", r.nrows);
 
   rc = read_range(h, 1, 4, 1, &r, &err); /* buffered rows never block */
-  CHECK(rc == ST_OK, "nonblock read 1+4: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "nonblock read 1+4: %d %s", rc, S(take(&err)));
   expect_rows("nonblock read 1+4", &r, 1, 4);
   CHECK(err == NULL, "successful reads set an error");
   END_SECTION("read");
@@ -889,7 +874,7 @@ static void test_flush(void) {
   CHECK(persisting_poll(h, tokens, status, firsts, 8) == 0, "stale completions before flush");
 
   int32_t rc = persisting_flush(h, 42, &err);
-  CHECK(rc == ST_PENDING, "flush: %d, want PENDING %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_PENDING, "flush: %d, want PENDING %s", rc, S(take(&err)));
 
   struct pollfd pfd = {.fd = efd, .events = POLLIN};
   int n = poll(&pfd, 1, 30000);
@@ -904,8 +889,8 @@ static void test_flush(void) {
   CHECK(n == 1, "poll returned %d completions, want 1", n);
   if (n >= 1) {
     CHECK(tokens[0] == 42, "completion token %" PRIu64, tokens[0]);
-    CHECK(status[0] == ST_OK, "completion status %d", status[0]);
-    if (status[0] != ST_OK) {
+    CHECK(status[0] == PERSISTING_OK, "completion status %d", status[0]);
+    if (status[0] != PERSISTING_OK) {
       char* msg = persisting_take_error(h, tokens[0]);
       fprintf(stderr, "flush error: %s\n", S(msg));
       persisting_free(msg);
@@ -920,23 +905,23 @@ static void test_flush(void) {
    * there, a non-blocking one refuses. */
   struct read_result r;
   rc = read_range(h, 2, 5, 0, &r, &err);
-  CHECK(rc == ST_OK, "read 2+5 after flush: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 2+5 after flush: %d %s", rc, S(take(&err)));
   expect_rows("read 2+5 after flush", &r, 2, 5);
   rc = read_range(h, 0, 9, 0, &r, &err);
-  CHECK(rc == ST_OK, "read 0+9 after flush: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read 0+9 after flush: %d %s", rc, S(take(&err)));
   expect_rows("read 0+9 after flush", &r, 0, 9);
   rc = read_range(h, 2, 5, 1, &r, &err);
-  CHECK(rc == ST_WOULD_BLOCK, "nonblock read of flushed rows: %d, want %d", rc, ST_WOULD_BLOCK);
+  CHECK(rc == PERSISTING_WOULD_BLOCK, "nonblock read of flushed rows: %d, want %d", rc, PERSISTING_WOULD_BLOCK);
   take(&err);
   rc = read_range(h, 9, 5, 1, &r, &err); /* at the end: nothing to fetch */
-  CHECK(rc == ST_OK && r.nrows == 0, "nonblock read at the end after flush: %d", rc);
+  CHECK(rc == PERSISTING_OK && r.nrows == 0, "nonblock read at the end after flush: %d", rc);
   take(&err);
 
   /* Two flushes with nothing new: two completions, delivered one at a time
    * through a poll capacity of 1. */
-  CHECK(persisting_flush(h, 100, &err) == ST_PENDING, "flush 100");
+  CHECK(persisting_flush(h, 100, &err) == PERSISTING_PENDING, "flush 100");
   take(&err);
-  CHECK(persisting_flush(h, 101, &err) == ST_PENDING, "flush 101");
+  CHECK(persisting_flush(h, 101, &err) == PERSISTING_PENDING, "flush 101");
   take(&err);
   int seen100 = 0, seen101 = 0;
   for (int waited = 0; waited < 3000 && seen100 + seen101 < 2;) {
@@ -945,7 +930,7 @@ static void test_flush(void) {
     for (int i = 0; i < n; i++) {
       seen100 += tokens[i] == 100;
       seen101 += tokens[i] == 101;
-      CHECK(status[i] == ST_OK, "flush %" PRIu64 " status %d", tokens[i], status[i]);
+      CHECK(status[i] == PERSISTING_OK, "flush %" PRIu64 " status %d", tokens[i], status[i]);
     }
     if (n == 0) {
       pfd.revents = 0;
@@ -962,8 +947,8 @@ static void test_stats(void) {
   char* js = NULL;
   char* err = NULL;
   int32_t rc = persisting_stats(h, &js, &err);
-  CHECK(rc == ST_OK, "stats: %d %s", rc, S(take(&err)));
-  if (rc == ST_OK) {
+  CHECK(rc == PERSISTING_OK, "stats: %d %s", rc, S(take(&err)));
+  if (rc == PERSISTING_OK) {
     static const char* want[] = {"\"total_count\":9", "\"persisted_count\":9", "\"buffer_count\":0",
                                  "\"ready\":true"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -987,7 +972,7 @@ static void test_schema_conflict(void) {
   make_batch(rows, 2, 0, 1 /* id as utf8 */, 0, &arr, &sch, &t);
   int64_t first = -99;
   int32_t rc = persisting_append(h, &arr, &sch, 1, &first, &err);
-  CHECK(rc == ST_SCHEMA, "conflicting append: %d, want %d", rc, ST_SCHEMA);
+  CHECK(rc == PERSISTING_SCHEMA, "conflicting append: %d, want %d", rc, PERSISTING_SCHEMA);
   CHECK(err != NULL && strstr(err, "id") != NULL, "schema error does not name the field: %s",
         S(err));
   CHECK(first == -99, "failed append wrote first = %" PRId64, first);
@@ -998,11 +983,11 @@ static void test_schema_conflict(void) {
 
   first = -1;
   rc = append_rows(h, 9, 2, 0, 0, &first, &err);
-  CHECK(rc == ST_OK && first == 9, "append after conflict: rc %d first %" PRId64 " %s", rc, first,
+  CHECK(rc == PERSISTING_OK && first == 9, "append after conflict: rc %d first %" PRId64 " %s", rc, first,
         S(take(&err)));
   struct read_result r;
   rc = read_range(h, 8, 10, 0, &r, &err);
-  CHECK(rc == ST_OK, "read after conflict: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read after conflict: %d %s", rc, S(take(&err)));
   expect_rows("read after conflict", &r, 8, 3);
   END_SECTION("schema_conflict");
 }
@@ -1020,7 +1005,7 @@ static void test_bad_batches(void) {
     struct track t;
     make_batch(NULL, 0, 0, 0, 0, &arr, &sch, &t);
     int32_t rc = persisting_append(h, &arr, &sch, 1, &first, &err);
-    CHECK(rc == ST_INVALID, "empty batch: %d, want %d", rc, ST_INVALID);
+    CHECK(rc == PERSISTING_INVALID, "empty batch: %d, want %d", rc, PERSISTING_INVALID);
     CHECK(err != NULL, "empty batch: no message");
     take(&err);
     expect_released_once("empty batch", &arr, &sch, &t);
@@ -1038,7 +1023,7 @@ static void test_bad_batches(void) {
     p->format = strdup("l");
     sch.format = p->format;
     int32_t rc = persisting_append(h, &arr, &sch, 1, &first, &err);
-    CHECK(rc == ST_INVALID, "non-struct batch: %d, want %d", rc, ST_INVALID);
+    CHECK(rc == PERSISTING_INVALID, "non-struct batch: %d, want %d", rc, PERSISTING_INVALID);
     CHECK(err != NULL, "non-struct batch: no message");
     take(&err);
     expect_released_once("non-struct batch", &arr, &sch, &t);
@@ -1121,7 +1106,7 @@ static void test_invalid_handle(void) {
   CHECK(persisting_event_fd(h) == efd, "event fd changed");
   struct read_result r;
   rc = read_range(h, 0, 2, 0, &r, &err);
-  CHECK(rc == ST_OK, "read after bad-handle calls: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read after bad-handle calls: %d %s", rc, S(take(&err)));
   expect_rows("read after bad-handle calls", &r, 0, 2);
   END_SECTION("invalid_handle");
 }
@@ -1140,23 +1125,23 @@ static void test_reserved_token(void) {
 
   make_batch(rows, 1, 0, 0, 0, &arr, &sch, &t);
   int32_t rc = persisting_append(h, &arr, &sch, 0, &first, &err);
-  CHECK(rc == ST_INVALID, "append with token 0: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "append with token 0: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL && strstr(err, "token") != NULL, "append with token 0: message %s", S(err));
   take(&err);
   expect_released_once("append with token 0", &arr, &sch, &t);
 
   make_batch(rows, 1, 0, 0, 0, &arr, &sch, &t);
   rc = persisting_append(h, &arr, &sch, 0, &first, NULL);
-  CHECK(rc == ST_INVALID, "append with token 0, no errOut: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "append with token 0, no errOut: %d, want %d", rc, PERSISTING_INVALID);
   expect_released_once("append with token 0, no errOut", &arr, &sch, &t);
   CHECK(first == -99, "a refused append wrote first");
 
   rc = persisting_flush(h, 0, &err);
-  CHECK(rc == ST_INVALID, "flush with token 0: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "flush with token 0: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL && strstr(err, "token") != NULL, "flush with token 0: message %s", S(err));
   take(&err);
   rc = persisting_flush(h, 0, NULL);
-  CHECK(rc == ST_INVALID, "flush with token 0, no errOut: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "flush with token 0, no errOut: %d, want %d", rc, PERSISTING_INVALID);
 
   uint64_t tokens[4];
   int32_t status[4];
@@ -1178,14 +1163,14 @@ static void test_null_pointers(void) {
 
   uintptr_t out = 0xdead;
   int32_t rc = persisting_open(NULL, &out, &err);
-  CHECK(rc == ST_INVALID, "open(NULL config): %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "open(NULL config): %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "open(NULL config): no message");
   CHECK(out == 0xdead, "open(NULL config) wrote a handle");
   take(&err);
-  CHECK(persisting_open(NULL, &out, NULL) == ST_INVALID, "open(NULL config), no errOut");
+  CHECK(persisting_open(NULL, &out, NULL) == PERSISTING_INVALID, "open(NULL config), no errOut");
   /* Checked before the directory is touched: INVALID, not LOCKED. */
   rc = persisting_open(config(bucket_dir, 100), NULL, &err);
-  CHECK(rc == ST_INVALID, "open with a NULL out-pointer: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "open with a NULL out-pointer: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "open with a NULL out-pointer: no message");
   take(&err);
 
@@ -1197,18 +1182,18 @@ static void test_null_pointers(void) {
   /* The structs the library could not take are released here. */
   make_batch(rows, 1, 0, 0, 0, &arr, &sch, &t);
   rc = persisting_append(h, NULL, &sch, new_token(), &first, &err);
-  CHECK(rc == ST_INVALID, "append(NULL batch): %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "append(NULL batch): %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "append(NULL batch): no message");
   take(&err);
   rc = persisting_append(h, &arr, NULL, new_token(), &first, &err);
-  CHECK(rc == ST_INVALID, "append(NULL schema): %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "append(NULL schema): %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "append(NULL schema): no message");
   take(&err);
   if (arr.release != NULL) arr.release(&arr);
   if (sch.release != NULL) sch.release(&sch);
   make_batch(rows, 1, 0, 0, 0, &arr, &sch, &t);
   rc = persisting_append(h, &arr, &sch, new_token(), NULL, &err);
-  CHECK(rc == ST_INVALID, "append with a NULL first: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "append with a NULL first: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "append with a NULL first: no message");
   take(&err);
   if (arr.release != NULL) arr.release(&arr);
@@ -1216,25 +1201,25 @@ static void test_null_pointers(void) {
   CHECK(first == -99, "a refused append wrote first");
 
   rc = persisting_read(h, 0, 1, 0, NULL, &err);
-  CHECK(rc == ST_INVALID, "read into a NULL stream: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "read into a NULL stream: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "read into a NULL stream: no message");
   take(&err);
-  CHECK(persisting_read(h, 0, 1, 1, NULL, NULL) == ST_INVALID, "read into a NULL stream, no errOut");
+  CHECK(persisting_read(h, 0, 1, 1, NULL, NULL) == PERSISTING_INVALID, "read into a NULL stream, no errOut");
 
   rc = persisting_stats(h, NULL, &err);
-  CHECK(rc == ST_INVALID, "stats into a NULL pointer: %d, want %d", rc, ST_INVALID);
+  CHECK(rc == PERSISTING_INVALID, "stats into a NULL pointer: %d, want %d", rc, PERSISTING_INVALID);
   CHECK(err != NULL, "stats into a NULL pointer: no message");
   take(&err);
-  CHECK(persisting_stats(h, NULL, NULL) == ST_INVALID, "stats into a NULL pointer, no errOut");
+  CHECK(persisting_stats(h, NULL, NULL) == PERSISTING_INVALID, "stats into a NULL pointer, no errOut");
 
   uint64_t tokens[4];
   int32_t status[4];
   int64_t firsts[4];
-  CHECK(persisting_poll(h, NULL, NULL, NULL, 4) == ST_INVALID, "poll into NULL arrays");
-  CHECK(persisting_poll(h, tokens, NULL, firsts, 4) == ST_INVALID, "poll with a NULL status array");
-  CHECK(persisting_poll(h, tokens, status, NULL, 4) == ST_INVALID, "poll with a NULL first array");
-  CHECK(persisting_poll(h, tokens, status, firsts, -1) == ST_INVALID, "poll with capacity -1");
-  CHECK(persisting_poll(h, tokens, status, firsts, INT32_MIN) == ST_INVALID,
+  CHECK(persisting_poll(h, NULL, NULL, NULL, 4) == PERSISTING_INVALID, "poll into NULL arrays");
+  CHECK(persisting_poll(h, tokens, NULL, firsts, 4) == PERSISTING_INVALID, "poll with a NULL status array");
+  CHECK(persisting_poll(h, tokens, status, NULL, 4) == PERSISTING_INVALID, "poll with a NULL first array");
+  CHECK(persisting_poll(h, tokens, status, firsts, -1) == PERSISTING_INVALID, "poll with capacity -1");
+  CHECK(persisting_poll(h, tokens, status, firsts, INT32_MIN) == PERSISTING_INVALID,
         "poll with capacity INT32_MIN");
   CHECK(persisting_poll(h, NULL, NULL, NULL, 0) == 0, "poll with capacity 0");
 
@@ -1243,7 +1228,7 @@ static void test_null_pointers(void) {
   CHECK(persisting_event_fd(h) == efd, "event fd changed");
   struct read_result r;
   rc = read_range(h, 0, 3, 0, &r, &err);
-  CHECK(rc == ST_OK, "read after NULL pointers: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read after NULL pointers: %d %s", rc, S(take(&err)));
   expect_rows("read after NULL pointers", &r, 0, 3);
   CHECK(count_fds() == fds, "refused calls leaked descriptors: %d -> %d", fds, count_fds());
   END_SECTION("null_pointers");
@@ -1256,7 +1241,7 @@ static void test_locked(void) {
   for (int i = 0; i < 3; i++) {
     uintptr_t out = 0xdead;
     int32_t rc = persisting_open(config(bucket_dir, 100), &out, &err);
-    CHECK(rc == ST_LOCKED, "second open: %d, want %d (%s)", rc, ST_LOCKED, S(err));
+    CHECK(rc == PERSISTING_LOCKED, "second open: %d, want %d (%s)", rc, PERSISTING_LOCKED, S(err));
     char pid[32];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     CHECK(err != NULL && strstr(err, pid) != NULL, "lock error does not name pid %s: %s", pid,
@@ -1299,7 +1284,7 @@ static void* append_worker(void* arg) {
     for (int k = 0; k < 3; k++) {
       if (t.schema_calls[k] != 1 || t.array_calls[k] != 1) w->bad_release++;
     }
-    if (rc != ST_OK) {
+    if (rc != PERSISTING_OK) {
       fprintf(stderr, "FAIL concurrent append: %d %s\n", rc, S(err));
       persisting_free(err);
       w->bad++;
@@ -1313,7 +1298,7 @@ static void test_threads(const char* dir) {
   char* err = NULL;
   uintptr_t h2 = 0;
   int32_t rc = persisting_open(config(dir, 1000), &h2, &err);
-  REQUIRE(rc == ST_OK, "open %s: %d %s", dir, rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open %s: %d %s", dir, rc, S(take(&err)));
   CHECK(h2 != h, "two open buckets share a handle");
   CHECK(wait_ready(h2) == 0, "a new bucket recovered rows");
 
@@ -1341,7 +1326,7 @@ static void test_threads(const char* dir) {
   CHECK(stat_count(h2, "\"total_count\":") == 2 * THREADS * PER_THREAD, "concurrent total");
   struct read_result r;
   rc = read_range(h2, 0, MAX_ROWS, 1, &r, &err);
-  CHECK(rc == ST_OK, "read concurrent rows: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read concurrent rows: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == MAX_ROWS, "read %" PRId64 " rows", r.nrows);
   for (int64_t i = 0; i < r.nrows; i++) { /* every batch is rows 0..1 */
     struct row w = row_at(i % 2);
@@ -1351,7 +1336,7 @@ static void test_threads(const char* dir) {
           "concurrent row %" PRId64 ": name %s", i, r.names[i]);
   }
   rc = persisting_close(h2, &err);
-  CHECK(rc == ST_OK, "close: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "close: %d %s", rc, S(take(&err)));
   END_SECTION("threads");
 }
 
@@ -1379,13 +1364,13 @@ static void append_logged(uintptr_t hw, int64_t from, int n) {
   int64_t first = -99;
   char* err = NULL;
   int32_t rc = persisting_append(hw, &arr, &sch, token, &first, &err);
-  CHECK(rc == ST_PENDING, "WAL append of rows %" PRId64 "..: %d, want PENDING %s", from, rc,
+  CHECK(rc == PERSISTING_PENDING, "WAL append of rows %" PRId64 "..: %d, want PENDING %s", from, rc,
         S(take(&err)));
   CHECK(first == -99, "a pending append wrote first");
   expect_released_once("WAL append", &arr, &sch, &t);
   struct completion c;
-  if (rc == ST_PENDING && wait_token(hw, token, &c)) {
-    CHECK(c.status == ST_OK && c.first == from,
+  if (rc == PERSISTING_PENDING && wait_token(hw, token, &c)) {
+    CHECK(c.status == PERSISTING_OK && c.first == from,
           "WAL append of rows %" PRId64 "..: completed with status %d first %" PRId64, from,
           c.status, c.first);
   }
@@ -1397,14 +1382,14 @@ static void test_wal(const char* dir) {
   char* cfg = wal_config(dir);
   uintptr_t hw = 0;
   int32_t rc = persisting_open(cfg, &hw, &err);
-  REQUIRE(rc == ST_OK, "open with WAL: %d %s", rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open with WAL: %d %s", rc, S(take(&err)));
   CHECK(wait_ready(hw) == 0, "a new WAL bucket recovered rows");
 
   append_logged(hw, 0, 3);
   append_logged(hw, 3, 3);
   struct read_result r;
   rc = read_range(hw, 0, 10, 1, &r, &err);
-  CHECK(rc == ST_OK, "nonblock read of logged rows: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "nonblock read of logged rows: %d %s", rc, S(take(&err)));
   expect_rows("read of logged rows", &r, 0, 6);
   CHECK(stat_count(hw, "\"wal_records\":") == 6, "wal_records");
 
@@ -1417,22 +1402,22 @@ static void test_wal(const char* dir) {
     make_batch(rows, 1, 0, 1, 0, &arr, &sch, &t);
     int64_t first = -99;
     rc = persisting_append(hw, &arr, &sch, new_token(), &first, &err);
-    CHECK(rc == ST_SCHEMA, "conflicting WAL append: %d, want %d", rc, ST_SCHEMA);
+    CHECK(rc == PERSISTING_SCHEMA, "conflicting WAL append: %d, want %d", rc, PERSISTING_SCHEMA);
     CHECK(err != NULL && strstr(err, "id") != NULL, "schema error: %s", S(err));
     take(&err);
     expect_released_once("conflicting WAL append", &arr, &sch, &t);
   }
 
   rc = persisting_close(hw, &err);
-  CHECK(rc == ST_OK, "close WAL bucket: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "close WAL bucket: %d %s", rc, S(take(&err)));
   rc = persisting_open(wal_config(dir), &hw, &err);
-  REQUIRE(rc == ST_OK, "reopen WAL bucket: %d %s", rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "reopen WAL bucket: %d %s", rc, S(take(&err)));
   CHECK(wait_ready(hw) == 6, "reopened WAL bucket: wrong row count");
   rc = read_range(hw, 0, 10, 0, &r, &err);
-  CHECK(rc == ST_OK, "read after reopen: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read after reopen: %d %s", rc, S(take(&err)));
   expect_rows("WAL bucket after reopen", &r, 0, 6);
   rc = persisting_close(hw, &err);
-  CHECK(rc == ST_OK, "close WAL bucket: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "close WAL bucket: %d %s", rc, S(take(&err)));
   END_SECTION("wal");
 }
 
@@ -1445,32 +1430,32 @@ static void test_versions(const char* dir) {
   char* js = NULL;
   uintptr_t hv = 0;
   int32_t rc = persisting_open(config(dir, 1000), &hv, &err);
-  REQUIRE(rc == ST_OK, "open %s: %d %s", dir, rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open %s: %d %s", dir, rc, S(take(&err)));
   CHECK(wait_ready(hv) == 0, "a new bucket recovered rows");
 
   rc = persisting_versions(hv, &js, &err);
-  CHECK(rc == ST_OK && js != NULL && strcmp(js, "[]") == 0, "versions before a flush: %d %s %s",
+  CHECK(rc == PERSISTING_OK && js != NULL && strcmp(js, "[]") == 0, "versions before a flush: %d %s %s",
         rc, S(js), S(err));
   take(&js);
   take(&err);
 
   int64_t first = -1;
   rc = append_rows(hv, 0, 3, 0, 0, &first, &err);
-  CHECK(rc == ST_OK && first == 0, "append 0..2: rc %d first %" PRId64 " %s", rc, first,
+  CHECK(rc == PERSISTING_OK && first == 0, "append 0..2: rc %d first %" PRId64 " %s", rc, first,
         S(take(&err)));
   flush_and_wait(hv, new_token());
   rc = append_rows(hv, 3, 2, 0, 0, &first, &err);
-  CHECK(rc == ST_OK && first == 3, "append 3..4: rc %d first %" PRId64 " %s", rc, first,
+  CHECK(rc == PERSISTING_OK && first == 3, "append 3..4: rc %d first %" PRId64 " %s", rc, first,
         S(take(&err)));
   flush_and_wait(hv, new_token());
   /* Buffered, not flushed: in no version. */
   rc = append_rows(hv, 5, 1, 0, 0, &first, &err);
-  CHECK(rc == ST_OK && first == 5, "append 5: rc %d first %" PRId64 " %s", rc, first,
+  CHECK(rc == PERSISTING_OK && first == 5, "append 5: rc %d first %" PRId64 " %s", rc, first,
         S(take(&err)));
 
   rc = persisting_versions(hv, &js, &err);
-  CHECK(rc == ST_OK && js != NULL, "versions: %d %s", rc, S(take(&err)));
-  if (rc == ST_OK && js != NULL) {
+  CHECK(rc == PERSISTING_OK && js != NULL, "versions: %d %s", rc, S(take(&err)));
+  if (rc == PERSISTING_OK && js != NULL) {
     struct version_info v[8];
     int n = parse_versions(js, v, 8);
     CHECK(n == 2, "versions: %d entries in %s, want 2", n, js);
@@ -1487,23 +1472,23 @@ static void test_versions(const char* dir) {
 
   struct read_result r;
   rc = read_version_range(hv, 1, 0, 100, &r, &err);
-  CHECK(rc == ST_OK, "read version 1: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read version 1: %d %s", rc, S(take(&err)));
   expect_rows("read version 1", &r, 0, 3);
   rc = read_version_range(hv, 1, 2, INT64_MAX, &r, &err);
-  CHECK(rc == ST_OK, "read version 1 from 2, limit INT64_MAX: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read version 1 from 2, limit INT64_MAX: %d %s", rc, S(take(&err)));
   expect_rows("read version 1 from 2", &r, 2, 1);
   rc = read_version_range(hv, 1, 3, 5, &r, &err); /* at the end of version 1 */
-  CHECK(rc == ST_OK, "read version 1 at its end: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read version 1 at its end: %d %s", rc, S(take(&err)));
   CHECK(r.nrows == 0 && r.nbatches == 0, "read version 1 at its end: %" PRId64 " rows", r.nrows);
   rc = read_version_range(hv, 2, 1, 3, &r, &err);
-  CHECK(rc == ST_OK, "read version 2 1+3: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read version 2 1+3: %d %s", rc, S(take(&err)));
   expect_rows("read version 2 1+3", &r, 1, 3);
 
   static const uint64_t unknown[] = {0, 3, 99, UINT64_MAX};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     rc = read_version_range(hv, unknown[i], 0, 10, &r, &err);
-    CHECK(rc == ST_INVALID, "read of unknown version %" PRIu64 ": %d, want %d (%s)", unknown[i], rc,
-          ST_INVALID, S(err));
+    CHECK(rc == PERSISTING_INVALID, "read of unknown version %" PRIu64 ": %d, want %d (%s)", unknown[i], rc,
+          PERSISTING_INVALID, S(err));
     CHECK(err != NULL && strstr(err, "version") != NULL, "unknown version %" PRIu64 ": message %s",
           unknown[i], S(err));
     take(&err);
@@ -1511,19 +1496,19 @@ static void test_versions(const char* dir) {
 
   /* The live bucket is untouched by reads of old versions. */
   rc = read_range(hv, 0, 100, 0, &r, &err);
-  CHECK(rc == ST_OK, "live read: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "live read: %d %s", rc, S(take(&err)));
   expect_rows("live read", &r, 0, 6);
 
   rc = persisting_close(hv, &err);
-  CHECK(rc == ST_OK, "close: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "close: %d %s", rc, S(take(&err)));
   rc = persisting_versions(hv, &js, &err);
-  CHECK(rc == ST_CLOSED && js == NULL, "versions on a closed handle: %d", rc);
+  CHECK(rc == PERSISTING_CLOSED && js == NULL, "versions on a closed handle: %d", rc);
   take(&err);
   take(&js);
   struct ArrowArrayStream stream;
   memset(&stream, 0, sizeof stream);
   rc = persisting_read_version(hv, 1, 0, 1, &stream, &err);
-  CHECK(rc == ST_CLOSED && stream.release == NULL, "read_version on a closed handle: %d", rc);
+  CHECK(rc == PERSISTING_CLOSED && stream.release == NULL, "read_version on a closed handle: %d", rc);
   take(&err);
   END_SECTION("versions");
 }
@@ -1535,12 +1520,12 @@ static void test_close(void) {
   struct ArrowArrayStream early;
   memset(&early, 0, sizeof early);
   int32_t rc = persisting_read(h, 0, 11, 0, &early, &err);
-  CHECK(rc == ST_OK, "read before close: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read before close: %d %s", rc, S(take(&err)));
 
   rc = persisting_close(h, &err);
-  CHECK(rc == ST_OK && err == NULL, "close: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK && err == NULL, "close: %d %s", rc, S(take(&err)));
   rc = persisting_close(h, &err);
-  CHECK(rc == ST_OK && err == NULL, "second close: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK && err == NULL, "second close: %d %s", rc, S(take(&err)));
   if (early.release != NULL) {
     struct read_result r;
     drain_stream(&early, &r);
@@ -1549,27 +1534,27 @@ static void test_close(void) {
 
   char* js = NULL;
   rc = persisting_stats(h, &js, &err);
-  CHECK(rc == ST_CLOSED, "stats on a closed handle: %d, want %d", rc, ST_CLOSED);
+  CHECK(rc == PERSISTING_CLOSED, "stats on a closed handle: %d, want %d", rc, PERSISTING_CLOSED);
   CHECK(err != NULL, "stats on a closed handle: no message");
   take(&err);
   take(&js);
 
   rc = persisting_flush(h, 9, &err);
-  CHECK(rc == ST_CLOSED, "flush on a closed handle: %d", rc);
+  CHECK(rc == PERSISTING_CLOSED, "flush on a closed handle: %d", rc);
   take(&err);
 
   struct ArrowArrayStream stream;
   memset(&stream, 0, sizeof stream);
   rc = persisting_read(h, 0, 1, 1, &stream, &err);
-  CHECK(rc == ST_CLOSED && stream.release == NULL, "read on a closed handle: %d", rc);
+  CHECK(rc == PERSISTING_CLOSED && stream.release == NULL, "read on a closed handle: %d", rc);
   take(&err);
 
   int64_t first = -99;
   rc = append_rows(h, 0, 1, 0, 0, &first, &err);
-  CHECK(rc == ST_CLOSED, "append on a closed handle: %d", rc);
+  CHECK(rc == PERSISTING_CLOSED, "append on a closed handle: %d", rc);
   CHECK(err != NULL, "append on a closed handle: no message");
   take(&err);
-  CHECK(persisting_event_fd(h) == ST_CLOSED, "event fd of a closed handle: %d",
+  CHECK(persisting_event_fd(h) == PERSISTING_CLOSED, "event fd of a closed handle: %d",
         persisting_event_fd(h));
 
   /* The directory lock went with the handle: the directory opens again,
@@ -1578,22 +1563,22 @@ static void test_close(void) {
    * and is not counted as recovered. */
   uintptr_t h3 = 0;
   rc = persisting_open(config(bucket_dir, 100), &h3, &err);
-  CHECK(rc == ST_OK, "reopen after close: %d %s", rc, S(take(&err)));
-  if (rc == ST_OK) {
+  CHECK(rc == PERSISTING_OK, "reopen after close: %d %s", rc, S(take(&err)));
+  if (rc == PERSISTING_OK) {
     CHECK(h3 != h, "a new open reused the closed handle");
     CHECK(persisting_event_fd(h3) >= 0, "reopened event fd");
     first = -1;
     rc = append_rows(h3, 11, 2, 0, 0, &first, &err);
-    CHECK(rc == ST_OK && first == 11, "append after reopen: rc %d first %" PRId64 " %s", rc, first,
+    CHECK(rc == PERSISTING_OK && first == 11, "append after reopen: rc %d first %" PRId64 " %s", rc, first,
           S(take(&err)));
     int64_t recovered = wait_ready(h3);
     CHECK(recovered == 11, "reopen recovered %" PRId64 " rows, want 11", recovered);
     struct read_result r;
     rc = read_range(h3, 0, 100, 0, &r, &err);
-    CHECK(rc == ST_OK, "read after reopen: %d %s", rc, S(take(&err)));
+    CHECK(rc == PERSISTING_OK, "read after reopen: %d %s", rc, S(take(&err)));
     expect_rows("read after reopen", &r, 0, 13);
     rc = persisting_close(h3, &err);
-    CHECK(rc == ST_OK, "close reopened: %d %s", rc, S(take(&err)));
+    CHECK(rc == PERSISTING_OK, "close reopened: %d %s", rc, S(take(&err)));
   }
   END_SECTION("close");
 }
@@ -1604,7 +1589,7 @@ static void crash_after_logging(const char* dir) {
   char* err = NULL;
   uintptr_t hw = 0;
   int32_t rc = persisting_open(wal_config(dir), &hw, &err);
-  REQUIRE(rc == ST_OK, "open with WAL: %d %s", rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open with WAL: %d %s", rc, S(take(&err)));
   CHECK(wait_ready(hw) == 0, "a new WAL bucket recovered rows");
   append_logged(hw, 0, 3);
   append_logged(hw, 3, 3);
@@ -1626,7 +1611,7 @@ static void test_recover(const char* dir) {
   char* err = NULL;
   uintptr_t hw = 0;
   int32_t rc = persisting_open(wal_config(dir), &hw, &err);
-  REQUIRE(rc == ST_OK, "open after the crash: %d %s", rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open after the crash: %d %s", rc, S(take(&err)));
   /* Appended at once, before the end of recovery is polled: queued behind
    * the replay, so it lands at offset 8, and it is no recovered row. */
   append_logged(hw, 8, 1);
@@ -1635,17 +1620,17 @@ static void test_recover(const char* dir) {
   CHECK(stat_count(hw, "\"recovered_rows\":") == 8, "recovered_rows");
   struct read_result r;
   rc = read_range(hw, 0, 100, 0, &r, &err);
-  CHECK(rc == ST_OK, "read after recovery: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "read after recovery: %d %s", rc, S(take(&err)));
   expect_rows("read after recovery", &r, 0, 9);
   rc = persisting_close(hw, &err);
-  CHECK(rc == ST_OK, "close after recovery: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "close after recovery: %d %s", rc, S(take(&err)));
   END_SECTION("recover");
 }
 
 /* expect_poisoned checks a call made after the panic: POISONED, with a
  * message carrying the stored reason. */
 static void expect_poisoned(const char* what, int32_t rc, char** err, const char* reason) {
-  CHECK(rc == ST_POISONED, "%s after the panic: %d, want %d", what, rc, ST_POISONED);
+  CHECK(rc == PERSISTING_POISONED, "%s after the panic: %d, want %d", what, rc, PERSISTING_POISONED);
   if (err != NULL) {
     CHECK(*err != NULL && strstr(*err, reason) != NULL, "%s after the panic: message %s", what,
           S(*err));
@@ -1664,17 +1649,17 @@ static void test_poison(const char* dir) {
   char* err = NULL;
   uintptr_t hp = 0;
   int32_t rc = persisting_open(config(dir, 100), &hp, &err);
-  REQUIRE(rc == ST_OK, "open: %d %s", rc, S(take(&err)));
+  REQUIRE(rc == PERSISTING_OK, "open: %d %s", rc, S(take(&err)));
   CHECK(wait_ready(hp) == 0, "a new bucket recovered rows");
   int64_t first = -1;
   rc = append_rows(hp, 0, 3, 0, 0, &first, &err);
-  CHECK(rc == ST_OK && first == 0, "append: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK && first == 0, "append: %d %s", rc, S(take(&err)));
   int fd = persisting_event_fd(hp);
   REQUIRE(fd >= 0, "event fd %d", fd);
 
   /* Until the flush completes, poll has nothing to write and returns 0. */
   rc = persisting_flush(hp, 7, &err);
-  CHECK(rc == ST_PENDING, "flush: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_PENDING, "flush: %d %s", rc, S(take(&err)));
   uint64_t* bogus = (uint64_t*)(uintptr_t)8;
   int32_t status[1];
   int64_t firsts[1];
@@ -1688,12 +1673,12 @@ static void test_poison(const char* dir) {
       waited_ms += 100;
     }
   }
-  REQUIRE(rc == ST_POISONED, "panicking poll: %d, want %d", rc, ST_POISONED);
+  REQUIRE(rc == PERSISTING_POISONED, "panicking poll: %d, want %d", rc, PERSISTING_POISONED);
 
   /* The reason, as the next call reports it, names the panic. */
   char* js = NULL;
   rc = persisting_stats(hp, &js, &err);
-  CHECK(rc == ST_POISONED && js == NULL, "stats after the panic: %d", rc);
+  CHECK(rc == PERSISTING_POISONED && js == NULL, "stats after the panic: %d", rc);
   CHECK(err != NULL && strstr(err, "poisoned") != NULL && strstr(err, "nil pointer") != NULL,
         "stats after the panic: message %s", S(err));
   char reason[1024];
@@ -1748,7 +1733,7 @@ static void test_poison(const char* dir) {
 
   /* close still works, and releases the directory lock; the poison stays. */
   rc = persisting_close(hp, &err);
-  CHECK(rc == ST_OK, "close after the panic: %d %s", rc, S(take(&err)));
+  CHECK(rc == PERSISTING_OK, "close after the panic: %d %s", rc, S(take(&err)));
   char lock[4096];
   snprintf(lock, sizeof lock, "%s/LOCK", dir);
   int lfd = open(lock, O_RDWR);
