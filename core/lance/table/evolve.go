@@ -1,12 +1,9 @@
 package table
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	tableschema "github.com/persisting/persisting/core/schema"
@@ -201,123 +198,13 @@ func assignIDs(f *encoding.Field, parent int32, next *int32) {
 	}
 }
 
-// conform returns arr as an array of f's type: ints become doubles where f
-// says double, struct children are matched by name (missing ones are NULL),
-// list items are conformed likewise, and a null-typed array becomes NULLs of
-// f's type. The result has offset 0 where it had to be rebuilt.
+// conform returns arr as an array of f's type (schema.ConformArray: ints
+// become doubles, struct children are matched by name, list items are
+// conformed likewise, a null-typed array becomes NULLs of f's type).
 func conform(arr arrow.Array, f *encoding.Field) (arrow.Array, error) {
-	n := arr.Len()
-	t := arr.DataType()
-	if t.ID() == arrow.NULL && f.Type.ID() != arrow.NULL {
-		return tableschema.NullArray(memory.DefaultAllocator, f.Type, n), nil
+	c, err := tableschema.ConformArray(f.Name, arr, f.Type, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchemaMismatch, err)
 	}
-	switch f.Type.ID() {
-	case arrow.STRUCT:
-		s, ok := arr.(*array.Struct)
-		if !ok {
-			break
-		}
-		st := s.DataType().(*arrow.StructType)
-		kids := make([]arrow.ArrayData, len(f.Children))
-		for i, c := range f.Children {
-			var k arrow.Array
-			if j, ok := st.FieldIdx(c.Name); ok {
-				var err error
-				if k, err = conform(s.Field(j), c); err != nil {
-					return nil, err
-				}
-			} else {
-				k = tableschema.NullArray(memory.DefaultAllocator, c.Type, n)
-			}
-			kids[i] = k.Data()
-			defer k.Release()
-		}
-		d := array.NewData(f.Type, n, []*memory.Buffer{validityOf(arr)}, kids, arr.NullN(), 0)
-		defer d.Release()
-		return array.MakeFromData(d), nil
-	case arrow.LIST, arrow.LARGE_LIST:
-		l, ok := arr.(array.ListLike)
-		if !ok || t.ID() != f.Type.ID() {
-			break
-		}
-		d := arr.Data()
-		large := t.ID() == arrow.LARGE_LIST
-		start, end := int64(0), int64(0)
-		if n > 0 {
-			start, end = encoding.OffsetAt(d, large, 0), encoding.OffsetAt(d, large, n)
-		}
-		vals := array.NewSlice(l.ListValues(), start, end)
-		defer vals.Release()
-		items, err := conform(vals, f.Children[0])
-		if err != nil {
-			return nil, err
-		}
-		defer items.Release()
-		width := 4
-		if large {
-			width = 8
-		}
-		offs := make([]byte, width*(n+1))
-		for i := 0; i <= n; i++ {
-			o := int64(0)
-			if n > 0 {
-				o = encoding.OffsetAt(d, large, i) - start
-			}
-			if large {
-				binary.LittleEndian.PutUint64(offs[8*i:], uint64(o))
-			} else {
-				binary.LittleEndian.PutUint32(offs[4*i:], uint32(o))
-			}
-		}
-		nd := array.NewData(f.Type, n, []*memory.Buffer{validityOf(arr), memory.NewBufferBytes(offs)},
-			[]arrow.ArrayData{items.Data()}, arr.NullN(), 0)
-		defer nd.Release()
-		return array.MakeFromData(nd), nil
-	case arrow.FLOAT64:
-		if t.ID() == arrow.INT64 {
-			ints := arr.(*array.Int64).Int64Values()
-			vals := make([]float64, n)
-			for i, v := range ints {
-				vals[i] = float64(v)
-			}
-			bufs := []*memory.Buffer{validityOf(arr), memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(vals))}
-			nd := array.NewData(f.Type, n, bufs, nil, arr.NullN(), 0)
-			defer nd.Release()
-			return array.MakeFromData(nd), nil
-		}
-	}
-	if lt, err := encoding.LogicalType(t); err == nil && lt == f.Logical && !isNested(f.Type) {
-		arr.Retain()
-		return arr, nil
-	}
-	return nil, fmt.Errorf("%w: column %q: cannot store %s as %s", ErrSchemaMismatch, f.Name, t, f.Type)
-}
-
-func isNested(t arrow.DataType) bool {
-	switch t.ID() {
-	case arrow.STRUCT, arrow.LIST, arrow.LARGE_LIST:
-		return true
-	}
-	return false
-}
-
-// validityOf copies the validity bitmap of arr to a buffer starting at bit 0,
-// or returns nil when arr has no nulls.
-func validityOf(arr arrow.Array) *memory.Buffer {
-	if arr.NullN() == 0 {
-		return nil
-	}
-	n := arr.Len()
-	bm := make([]byte, bitutil.BytesForBits(int64(n)))
-	d := arr.Data()
-	if b := d.Buffers()[0]; b != nil {
-		bitutil.CopyBitmap(b.Bytes(), d.Offset(), n, bm, 0)
-	} else {
-		for i := 0; i < n; i++ {
-			if arr.IsValid(i) {
-				bitutil.SetBit(bm, i)
-			}
-		}
-	}
-	return memory.NewBufferBytes(bm)
+	return c, nil
 }

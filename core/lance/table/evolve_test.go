@@ -293,3 +293,40 @@ func TestMakeNullsNested(t *testing.T) {
 		a.Release()
 	}
 }
+
+// A sliced record whose types are already the dataset's is stored as is
+// (conform shares it, offsets at every level), and a fixed-size list whose
+// item field is named otherwise takes the dataset's item field.
+func TestAppendSlicedSameTypes(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{
+		nf("st", arrow.StructOf(nf("a", arrow.PrimitiveTypes.Int64), nf("s", arrow.BinaryTypes.String))),
+		nf("l", arrow.ListOf(arrow.PrimitiveTypes.Int64)),
+		nf("ll", arrow.LargeListOf(arrow.BinaryTypes.String)),
+		nf("v", arrow.FixedSizeListOfField(2, arrow.Field{Name: "element", Type: arrow.PrimitiveTypes.Float32})),
+	}, nil)
+	rec, _, err := array.RecordFromJSON(memoryAllocator, sc, strings.NewReader(`[
+{"st":{"a":1,"s":"x"},"l":[1,2],"ll":["a"],"v":[1,2]},
+{"st":null,"l":null,"ll":null,"v":null},
+{"st":{"a":null,"s":"z"},"l":[],"ll":[],"v":[3,4]},
+{"st":{"a":4,"s":null},"l":[null,4],"ll":[null,"d"],"v":[5,6]},
+{"st":{"a":5,"s":"w"},"l":[5],"ll":["e"],"v":[7,8]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	dir := filepath.Join(t.TempDir(), "ds")
+	if _, err := Append(dir, rec.NewSlice(0, 1), nil, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Append(dir, rec.NewSlice(1, 4), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"l":[1,2],"ll":["a"],"st":{"a":1,"s":"x"},"v":[1,2]},` +
+		`{"l":null,"ll":null,"st":{"a":null,"s":null},"v":null},` +
+		`{"l":[],"ll":[],"st":{"a":null,"s":"z"},"v":[3,4]},` +
+		`{"l":[null,4],"ll":[null,"d"],"st":{"a":4,"s":null},"v":[5,6]}]`
+	if got := readAllJSON(t, d); normJSON(t, got) != normJSON(t, want) {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+}
