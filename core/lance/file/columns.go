@@ -118,56 +118,12 @@ func concat(t arrow.DataType, parts []arrow.Array) (arrow.Array, error) {
 // and item ranges, and the items are one contiguous range of the item column
 // because each offsets page's items follow the previous page's (§9 lists).
 func (r *Reader) readList(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, cols map[int32]int, start, end uint64) (arrow.Array, error) {
-	n := end - start
-	large := f.Type.ID() == arrow.LARGE_LIST
-	ends := make([]uint64, 0, n) // absolute item index of each row's end
-	valid := make([]bool, 0, n)
-	first := uint64(0)
-	lo, hi := cm.pagesFor(start, end)
-	if n > 0 && lo < len(cm.Pages) && cm.itemStarts == nil {
-		return nil, fmt.Errorf("lance: %s: list field %q has no list pages", r.path, f.Name)
+	rows, err := r.readListRows(ra, f, cm, start, end)
+	if err != nil {
+		return nil, err
 	}
-	for i := lo; i < hi; i++ {
-		p := &cm.Pages[i]
-		ps := cm.starts[i]
-		s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
-		bufs, err := r.ReadBuffers(ra, p)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := encoding.DecodeUints(p.Enc.Offsets, p.Length, bufs)
-		if err != nil {
-			return nil, r.wrap(p.pos(), fmt.Errorf("list %q page %d offsets: %w", f.Name, i, err))
-		}
-		adj, base := p.Enc.NullAdj, cm.itemStarts[i]
-		norm := func(v uint64) uint64 {
-			if adj > 0 && v >= adj {
-				return v - adj
-			}
-			return v
-		}
-		prev := uint64(0)
-		if s > 0 {
-			prev = norm(raw[s-1])
-		}
-		if i == lo {
-			first = base + prev
-		}
-		for k := s; k < e; k++ {
-			v := norm(raw[k])
-			if v < prev || v > p.Enc.NumItems {
-				return nil, r.errorf(p.pos(), "list %q page %d: end offset %d out of order or beyond %d items", f.Name, i, v, p.Enc.NumItems)
-			}
-			prev = v
-			ends = append(ends, base+v)
-			valid = append(valid, !(adj > 0 && raw[k] >= adj))
-		}
-	}
-	last := first
-	if len(ends) > 0 {
-		last = ends[len(ends)-1]
-	}
-	if !large && last-first > math.MaxInt32 {
+	first, last := rows.first, rows.last()
+	if f.Type.ID() != arrow.LARGE_LIST && last-first > math.MaxInt32 {
 		return nil, fmt.Errorf("%w: %s: list %q rows [%d, %d) hold %d items; use large_list", encoding.ErrUnsupported, r.path, f.Name, start, end, last-first)
 	}
 	items, err := r.ReadField(ra, f.Children[0], cols, first, last)
@@ -175,20 +131,100 @@ func (r *Reader) readList(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, col
 		return nil, err
 	}
 	defer items.Release()
+	return rows.array(f.Type, items), nil
+}
+
+// listRows is what the offsets pages say of some list rows: the absolute
+// index of the first row's first item, and each row's end and validity.
+type listRows struct {
+	first uint64
+	ends  []uint64 // absolute item index of each row's end
+	valid []bool
+}
+
+func (l *listRows) last() uint64 {
+	if len(l.ends) == 0 {
+		return l.first
+	}
+	return l.ends[len(l.ends)-1]
+}
+
+// readListRows decodes the offsets pages of list rows [start, end).
+func (r *Reader) readListRows(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, start, end uint64) (*listRows, error) {
+	n := end - start
+	rows := &listRows{ends: make([]uint64, 0, n), valid: make([]bool, 0, n)}
+	lo, hi := cm.pagesFor(start, end)
+	if n > 0 && lo < len(cm.Pages) && cm.itemStarts == nil {
+		return nil, fmt.Errorf("lance: %s: list field %q has no list pages", r.path, f.Name)
+	}
+	for i := lo; i < hi; i++ {
+		if err := r.addListPage(ra, f, cm, i, start, end, i == lo, rows); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
+// addListPage appends the rows of page i that fall in [start, end) to rows;
+// the first page read also gives the first item. An offset at or above the
+// page's null adjustment marks a NULL row (§9 lists).
+func (r *Reader) addListPage(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, i int, start, end uint64, first bool, rows *listRows) error {
+	p := &cm.Pages[i]
+	ps := cm.starts[i]
+	s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
+	bufs, err := r.ReadBuffers(ra, p)
+	if err != nil {
+		return err
+	}
+	raw, err := encoding.DecodeUints(p.Enc.Offsets, p.Length, bufs)
+	if err != nil {
+		return r.wrap(p.pos(), fmt.Errorf("list %q page %d offsets: %w", f.Name, i, err))
+	}
+	adj, base := p.Enc.NullAdj, cm.itemStarts[i]
+	norm := func(v uint64) uint64 {
+		if adj > 0 && v >= adj {
+			return v - adj
+		}
+		return v
+	}
+	prev := uint64(0)
+	if s > 0 {
+		prev = norm(raw[s-1])
+	}
+	if first {
+		rows.first = base + prev
+	}
+	for k := s; k < e; k++ {
+		v := norm(raw[k])
+		if v < prev || v > p.Enc.NumItems {
+			return r.errorf(p.pos(), "list %q page %d: end offset %d out of order or beyond %d items", f.Name, i, v, p.Enc.NumItems)
+		}
+		prev = v
+		rows.ends = append(rows.ends, base+v)
+		rows.valid = append(rows.valid, !(adj > 0 && raw[k] >= adj))
+	}
+	return nil
+}
+
+// array builds the list array of type t over items, which hold the items
+// from rows.first on.
+func (l *listRows) array(t arrow.DataType, items arrow.Array) arrow.Array {
+	n := len(l.ends)
+	large := t.ID() == arrow.LARGE_LIST
 	width := 4
 	if large {
 		width = 8
 	}
-	offs := make([]byte, width*(int(n)+1))
+	offs := make([]byte, width*(n+1))
 	var bm []byte
 	nulls := 0
-	for k, v := range ends {
+	for k, v := range l.ends {
 		if large {
-			binary.LittleEndian.PutUint64(offs[8*(k+1):], v-first)
+			binary.LittleEndian.PutUint64(offs[8*(k+1):], v-l.first)
 		} else {
-			binary.LittleEndian.PutUint32(offs[4*(k+1):], uint32(v-first))
+			binary.LittleEndian.PutUint32(offs[4*(k+1):], uint32(v-l.first))
 		}
-		if !valid[k] {
+		if !l.valid[k] {
 			if bm == nil {
 				bm = make([]byte, (n+7)/8)
 				for j := range bm {
@@ -203,7 +239,7 @@ func (r *Reader) readList(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, col
 	if bm != nil {
 		vb = memory.NewBufferBytes(bm)
 	}
-	d := array.NewData(f.Type, int(n), []*memory.Buffer{vb, memory.NewBufferBytes(offs)}, []arrow.ArrayData{items.Data()}, nulls, 0)
+	d := array.NewData(t, n, []*memory.Buffer{vb, memory.NewBufferBytes(offs)}, []arrow.ArrayData{items.Data()}, nulls, 0)
 	defer d.Release()
-	return array.MakeFromData(d), nil
+	return array.MakeFromData(d)
 }

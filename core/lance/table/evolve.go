@@ -59,72 +59,23 @@ const newID = -1
 // copies; new nodes have id newID. itemOfList says df is the item of a list,
 // hasRows that the dataset has rows (new fields must then be nullable).
 func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows bool) (*encoding.Field, evolution, error) {
-	mismatch := func() (*encoding.Field, evolution, error) {
-		return nil, evolution{}, fmt.Errorf("%w: column %q is %s in the dataset but %s in the record; only new fields, int64 to double and null to a type can be stored",
-			ErrSchemaMismatch, path, df.Type, af.Type)
-	}
 	if af.Type.ID() == arrow.NULL {
 		return df, evolution{}, nil // nothing new: the record's values are NULL
 	}
 	if df.Logical == "null" {
-		nf, err := newFieldTree(af)
-		if err != nil {
-			return nil, evolution{}, err
-		}
-		nf.ParentID = df.ParentID
-		nf.Nullable = true
-		// The item of a list has one slot per list item, which a reader
-		// cannot size without the item column: rewrite the list instead.
-		// A nested struct must be rewritten too (see nullStruct).
-		nested := df.ParentID != -1
-		return nf, evolution{changed: true, rewrite: itemOfList || nested && hasRows && nullStruct(af)}, nil
+		return evolveNull(df, af, itemOfList, hasRows)
 	}
 	switch df.Type.ID() {
 	case arrow.STRUCT:
 		st, ok := af.Type.(*arrow.StructType)
 		if !ok {
-			return mismatch()
+			return nil, evolution{}, mismatch(df, af, path)
 		}
-		out := df.Copy()
-		var ev evolution
-		have := map[string]bool{}
-		for _, c := range df.Children {
-			have[c.Name] = true
-			i, ok := st.FieldIdx(c.Name)
-			if !ok {
-				out.Children = append(out.Children, c)
-				continue
-			}
-			nc, cev, err := evolve(c, st.Field(i), path+"."+c.Name, false, hasRows)
-			if err != nil {
-				return nil, evolution{}, err
-			}
-			out.Children = append(out.Children, nc)
-			ev.add(cev)
-		}
-		for _, f := range st.Fields() {
-			if have[f.Name] {
-				continue
-			}
-			have[f.Name] = true
-			nf, err := newFieldTree(f)
-			if err != nil {
-				return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path+"."+f.Name, err)
-			}
-			nf.ParentID = df.ID
-			nf.Nullable = nf.Nullable || hasRows
-			out.Children = append(out.Children, nf)
-			ev.changed = true
-			ev.rewrite = ev.rewrite || hasRows && nullStruct(f)
-		}
-		if !ev.changed {
-			return df, ev, nil
-		}
-		return out, ev, nil
+		return evolveStruct(df, st, path, hasRows)
 	case arrow.LIST, arrow.LARGE_LIST:
 		lt, ok := af.Type.(arrow.ListLikeType)
 		if !ok || af.Type.ID() != df.Type.ID() || len(df.Children) != 1 {
-			return mismatch()
+			return nil, evolution{}, mismatch(df, af, path)
 		}
 		nc, ev, err := evolve(df.Children[0], lt.ElemField(), path+"[]", true, hasRows)
 		if err != nil || !ev.changed {
@@ -134,6 +85,73 @@ func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows
 		out.Children = []*encoding.Field{nc}
 		return out, ev, nil
 	}
+	return evolveLeaf(df, af, path)
+}
+
+func mismatch(df *encoding.Field, af arrow.Field, path string) error {
+	return fmt.Errorf("%w: column %q is %s in the dataset but %s in the record; only new fields, int64 to double and null to a type can be stored",
+		ErrSchemaMismatch, path, df.Type, af.Type)
+}
+
+// evolveNull gives a null-typed field the record's type.
+func evolveNull(df *encoding.Field, af arrow.Field, itemOfList, hasRows bool) (*encoding.Field, evolution, error) {
+	nf, err := newFieldTree(af)
+	if err != nil {
+		return nil, evolution{}, err
+	}
+	nf.ParentID = df.ParentID
+	nf.Nullable = true
+	// The item of a list has one slot per list item, which a reader
+	// cannot size without the item column: rewrite the list instead.
+	// A nested struct must be rewritten too (see nullStruct).
+	nested := df.ParentID != -1
+	return nf, evolution{changed: true, rewrite: itemOfList || nested && hasRows && nullStruct(af)}, nil
+}
+
+// evolveStruct evolves df's children that the record has, keeps the others,
+// and adds the record's new ones after them.
+func evolveStruct(df *encoding.Field, st *arrow.StructType, path string, hasRows bool) (*encoding.Field, evolution, error) {
+	out := df.Copy()
+	var ev evolution
+	have := map[string]bool{}
+	for _, c := range df.Children {
+		have[c.Name] = true
+		i, ok := st.FieldIdx(c.Name)
+		if !ok {
+			out.Children = append(out.Children, c)
+			continue
+		}
+		nc, cev, err := evolve(c, st.Field(i), path+"."+c.Name, false, hasRows)
+		if err != nil {
+			return nil, evolution{}, err
+		}
+		out.Children = append(out.Children, nc)
+		ev.add(cev)
+	}
+	for _, f := range st.Fields() {
+		if have[f.Name] {
+			continue
+		}
+		have[f.Name] = true
+		nf, err := newFieldTree(f)
+		if err != nil {
+			return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path+"."+f.Name, err)
+		}
+		nf.ParentID = df.ID
+		nf.Nullable = nf.Nullable || hasRows
+		out.Children = append(out.Children, nf)
+		ev.changed = true
+		ev.rewrite = ev.rewrite || hasRows && nullStruct(f)
+	}
+	if !ev.changed {
+		return df, ev, nil
+	}
+	return out, ev, nil
+}
+
+// evolveLeaf: the same type, ints into a double column, or int64 widened
+// to double (a rewrite).
+func evolveLeaf(df *encoding.Field, af arrow.Field, path string) (*encoding.Field, evolution, error) {
 	lt, err := encoding.LogicalType(af.Type)
 	if err != nil {
 		return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path, err)
@@ -148,7 +166,7 @@ func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows
 			Nullable: df.Nullable, Metadata: df.Metadata}
 		return nf, evolution{changed: true, rewrite: true}, nil
 	}
-	return mismatch()
+	return nil, evolution{}, mismatch(df, af, path)
 }
 
 // nullStruct reports whether a field missing from a file would read as a
