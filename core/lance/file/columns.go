@@ -17,8 +17,8 @@ import (
 // pagesFor returns the index range [lo, hi) of the pages overlapping slots
 // [start, end) of a column.
 func (c *columnMeta) pagesFor(start, end uint64) (int, int) {
-	lo := sort.Search(len(c.Pages), func(i int) bool { return c.starts[i+1] > start })
-	hi := sort.Search(len(c.Pages), func(i int) bool { return c.starts[i] >= end })
+	lo := sort.Search(len(c.pages), func(i int) bool { return c.starts[i+1] > start })
+	hi := sort.Search(len(c.pages), func(i int) bool { return c.starts[i] >= end })
 	return lo, hi
 }
 
@@ -34,10 +34,10 @@ func (r *Reader) ReadField(ra io.ReaderAt, f *encoding.Field, cols map[int32]int
 		}
 		return a, nil
 	}
-	if c < 0 || c >= len(r.Cols) {
-		return nil, fmt.Errorf("lance: %s: field %q maps to column %d of %d", r.path, f.Name, c, len(r.Cols))
+	if c < 0 || c >= len(r.columns) {
+		return nil, fmt.Errorf("lance: %s: field %q maps to column %d of %d", r.path, f.Name, c, len(r.columns))
 	}
-	cm := &r.Cols[c]
+	cm := &r.columns[c]
 	if total := cm.starts[len(cm.starts)-1]; end > total && f.Type.ID() != arrow.STRUCT {
 		return nil, fmt.Errorf("lance: %s: field %q: column %d has %d values, asked for [%d, %d)", r.path, f.Name, c, total, start, end)
 	}
@@ -72,18 +72,18 @@ func (r *Reader) readLeaf(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, sta
 		}
 	}()
 	for i := lo; i < hi; i++ {
-		p := &cm.Pages[i]
+		p := &cm.pages[i]
 		ps := cm.starts[i]
-		s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
+		s, e := max(start, ps)-ps, min(end, ps+p.length)-ps
 		var d arrow.ArrayData
 		var err error
-		if p.Enc.Kind == encoding.EncNullable && p.Enc.Nulls == encoding.AllNulls {
+		if p.enc.Kind == encoding.EncNullable && p.enc.Nulls == encoding.AllNulls {
 			d, err = encoding.NullData(f.Type, e-s) // only the slots we need
 			s, e = 0, e-s
 		} else {
 			var bufs [][]byte
-			if bufs, err = r.ReadBuffers(ra, p); err == nil {
-				d, err = encoding.DecodeLeaf(p.Enc, f.Type, p.Length, bufs)
+			if bufs, err = r.readBuffers(ra, p); err == nil {
+				d, err = encoding.DecodeLeaf(p.enc, f.Type, p.length, bufs)
 			}
 		}
 		if err != nil {
@@ -154,7 +154,7 @@ func (r *Reader) readListRows(ra io.ReaderAt, f *encoding.Field, cm *columnMeta,
 	n := end - start
 	rows := &listRows{ends: make([]uint64, 0, n), valid: make([]bool, 0, n)}
 	lo, hi := cm.pagesFor(start, end)
-	if n > 0 && lo < len(cm.Pages) && cm.itemStarts == nil {
+	if n > 0 && lo < len(cm.pages) && cm.itemStarts == nil {
 		return nil, fmt.Errorf("lance: %s: list field %q has no list pages", r.path, f.Name)
 	}
 	for i := lo; i < hi; i++ {
@@ -169,18 +169,18 @@ func (r *Reader) readListRows(ra io.ReaderAt, f *encoding.Field, cm *columnMeta,
 // the first page read also gives the first item. An offset at or above the
 // page's null adjustment marks a NULL row (§9 lists).
 func (r *Reader) addListPage(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, i int, start, end uint64, first bool, rows *listRows) error {
-	p := &cm.Pages[i]
+	p := &cm.pages[i]
 	ps := cm.starts[i]
-	s, e := max(start, ps)-ps, min(end, ps+p.Length)-ps
-	bufs, err := r.ReadBuffers(ra, p)
+	s, e := max(start, ps)-ps, min(end, ps+p.length)-ps
+	bufs, err := r.readBuffers(ra, p)
 	if err != nil {
 		return err
 	}
-	raw, err := encoding.DecodeUints(p.Enc.Offsets, p.Length, bufs)
+	raw, err := encoding.DecodeUints(p.enc.Offsets, p.length, bufs)
 	if err != nil {
 		return r.wrap(p.pos(), fmt.Errorf("list %q page %d offsets: %w", f.Name, i, err))
 	}
-	adj, base := p.Enc.NullAdj, cm.itemStarts[i]
+	adj, base := p.enc.NullAdj, cm.itemStarts[i]
 	norm := func(v uint64) uint64 {
 		if adj > 0 && v >= adj {
 			return v - adj
@@ -196,8 +196,8 @@ func (r *Reader) addListPage(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, 
 	}
 	for k := s; k < e; k++ {
 		v := norm(raw[k])
-		if v < prev || v > p.Enc.NumItems {
-			return r.errorf(p.pos(), "list %q page %d: end offset %d out of order or beyond %d items", f.Name, i, v, p.Enc.NumItems)
+		if v < prev || v > p.enc.NumItems {
+			return r.errorf(p.pos(), "list %q page %d: end offset %d out of order or beyond %d items", f.Name, i, v, p.enc.NumItems)
 		}
 		prev = v
 		rows.ends = append(rows.ends, base+v)

@@ -102,8 +102,8 @@ func TestWidenMatchesReference(t *testing.T) {
 			t.Errorf("fragment %d extra file: ours %+v, ref %+v", i, x, rx)
 		}
 		r, data := openDataFile(t, ours, x)
-		if r.Rows != of.physicalRows || uint64(len(data)) != x.size || len(r.Cols) != 1 {
-			t.Errorf("fragment %d extra file: %d rows, %d bytes (manifest says %d), %d columns", i, r.Rows, len(data), x.size, len(r.Cols))
+		if r.Rows() != of.physicalRows || uint64(len(data)) != x.size || r.NumColumns() != 1 {
+			t.Errorf("fragment %d extra file: %d rows, %d bytes (manifest says %d), %d columns", i, r.Rows(), len(data), x.size, r.NumColumns())
 		}
 	}
 	if preservesNullability(t, ourM) {
@@ -120,7 +120,7 @@ func TestWidenMatchesReference(t *testing.T) {
 // Widening a Lance-written dataset keeps every fragment's deletion file: the
 // extra files hold all physical rows, deleted ones included.
 func TestWidenKeepsDeletionFiles(t *testing.T) {
-	src := "../../tests_go/lance/testdata/pylance/mixed"
+	src := "../../../tests_go/lance/testdata/pylance/mixed"
 	if _, err := os.Stat(src); err != nil {
 		t.Skip("fixture not found")
 	}
@@ -160,8 +160,8 @@ func TestWidenKeepsDeletionFiles(t *testing.T) {
 			t.Fatalf("fragment %d files %+v", fr.id, nf.files)
 		}
 		r, _ := openDataFile(t, dir, x)
-		if r.Rows != fr.physicalRows {
-			t.Errorf("fragment %d: extra file has %d rows, fragment %d physical rows", fr.id, r.Rows, fr.physicalRows)
+		if r.Rows() != fr.physicalRows {
+			t.Errorf("fragment %d: extra file has %d rows, fragment %d physical rows", fr.id, r.Rows(), fr.physicalRows)
 		}
 		if !slicesContain(fr.files[0].fields, oldID) || !slicesContain(nf.files[0].fields, oldID) {
 			t.Errorf("fragment %d: old id %d should stay in the old file", fr.id, oldID)
