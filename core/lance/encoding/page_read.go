@@ -153,7 +153,7 @@ func flatBytes(e *ArrayEncoding, bufs [][]byte) ([]byte, error) {
 	if uint64(e.buffer) >= uint64(len(bufs)) {
 		return nil, fmt.Errorf("encoding refers to buffer %d of a page with %d buffers", e.buffer, len(bufs))
 	}
-	b, err := DecompressBuffer(e.compression, bufs[e.buffer])
+	b, err := decompressBuffer(e.compression, bufs[e.buffer])
 	if err != nil {
 		return nil, fmt.Errorf("buffer %d: %w", e.buffer, err)
 	}
@@ -179,7 +179,7 @@ func decodeBitmap(e *ArrayEncoding, n uint64, bufs [][]byte) ([]byte, error) {
 	return append([]byte(nil), b[:need]...), nil
 }
 
-// decodeUints reads n unsigned integers of 8, 16, 32 or 64 bits.
+// DecodeUints reads n unsigned integers of 8, 16, 32 or 64 bits.
 func DecodeUints(e *ArrayEncoding, n uint64, bufs [][]byte) ([]uint64, error) {
 	f, err := flatOf(e)
 	if err != nil {
@@ -304,7 +304,7 @@ func decodeDictionary(e *ArrayEncoding, t arrow.DataType, n uint64, bufs [][]byt
 			ends[i] = uint64(len(data))
 			continue
 		}
-		v := d.Buffers()[2].Bytes()[OffsetAt(d, large, j):OffsetAt(d, large, j+1)]
+		v := d.Buffers()[2].Bytes()[offsetAt(d, large, j):offsetAt(d, large, j+1)]
 		if len(data)+len(v) > maxMaterializeBytes {
 			return nil, fmt.Errorf("dictionary page expands beyond the reader's %d-byte limit", maxMaterializeBytes)
 		}
@@ -323,7 +323,7 @@ func decodeDictionary(e *ArrayEncoding, t arrow.DataType, n uint64, bufs [][]byt
 	return withValidity(out, valid, n), nil
 }
 
-// nullArray is n nulls of f's type.
+// NullArray is n nulls of f's type.
 func NullArray(f *Field, n uint64) (arrow.Array, error) {
 	d, err := NullData(f.Type, n)
 	if err != nil {

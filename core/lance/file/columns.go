@@ -22,7 +22,7 @@ func (c *columnMeta) pagesFor(start, end uint64) (int, int) {
 	return lo, hi
 }
 
-// readField reads slots [start, end) of field f from this file. cols maps a
+// ReadField reads slots [start, end) of field f from this file. cols maps a
 // field id to its column index in this file; a field with no column reads as
 // nulls (a column added after the file was written).
 func (r *Reader) ReadField(ra io.ReaderAt, f *encoding.Field, cols map[int32]int, start, end uint64) (arrow.Array, error) {

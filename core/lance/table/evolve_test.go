@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -45,8 +44,8 @@ func preservesNullability(t *testing.T, m *Manifest) bool {
 	t.Helper()
 	v := false
 	pb.Walk(mergeBody(t, m), func(p pb.Entry) error {
-		if p.Num == 4 && p.Type == protowire.VarintType {
-			v = p.V != 0
+		if n, err := p.Uint(); p.Num == 4 && err == nil {
+			v = n != 0
 		}
 		return nil
 	})

@@ -18,7 +18,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/file"
 	"github.com/persisting/persisting/core/lance/pb"
 	"github.com/persisting/persisting/core/store"
@@ -125,7 +124,7 @@ func TestReadReferenceDemo(t *testing.T) {
 // demoRecord is version 1 of make_demo.py, built with Arrow.
 func demoRecord(t *testing.T) arrow.RecordBatch {
 	meta := func(c string) arrow.Metadata {
-		return arrow.NewMetadata([]string{encoding.MetaCompression}, []string{c})
+		return arrow.NewMetadata([]string{"lance-encoding:compression"}, []string{c}) // Lance's key
 	}
 	sc := arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
