@@ -10,6 +10,46 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// EndOffsets builds Arrow's offsets buffer for values whose ends are given:
+// entry 0 is 0 and entry i+1 is ends[i]-base, as int64 when large, else as
+// int32 (the caller has checked that they fit).
+func EndOffsets(ends []uint64, base uint64, large bool) *memory.Buffer {
+	if large {
+		offs := make([]byte, 8*(len(ends)+1))
+		for i, v := range ends {
+			binary.LittleEndian.PutUint64(offs[8*(i+1):], v-base)
+		}
+		return memory.NewBufferBytes(offs)
+	}
+	offs := make([]byte, 4*(len(ends)+1))
+	for i, v := range ends {
+		binary.LittleEndian.PutUint32(offs[4*(i+1):], uint32(v-base))
+	}
+	return memory.NewBufferBytes(offs)
+}
+
+// Validity builds Arrow's validity bitmap from per-slot validity and counts
+// the nulls; the bitmap is nil when there are none.
+func Validity(valid []bool) (*memory.Buffer, int) {
+	var bm []byte
+	nulls := 0
+	for i, ok := range valid {
+		if ok {
+			continue
+		}
+		if bm == nil {
+			bm = make([]byte, bitutil.BytesForBits(int64(len(valid))))
+			bitutil.SetBitsTo(bm, 0, int64(len(valid)), true)
+		}
+		bitutil.ClearBit(bm, i)
+		nulls++
+	}
+	if bm == nil {
+		return nil, 0
+	}
+	return memory.NewBufferBytes(bm), nulls
+}
+
 // fslItems encodes the items of rows [s.start, s.end) of a fixed-size list.
 // Items of null rows are zeroed; items get their own validity only when a
 // valid row holds a null item.

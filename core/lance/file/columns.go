@@ -1,7 +1,6 @@
 package file
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -209,37 +208,9 @@ func (r *Reader) addListPage(ra io.ReaderAt, f *encoding.Field, cm *columnMeta, 
 // array builds the list array of type t over items, which hold the items
 // from rows.first on.
 func (l *listRows) array(t arrow.DataType, items arrow.Array) arrow.Array {
-	n := len(l.ends)
-	large := t.ID() == arrow.LARGE_LIST
-	width := 4
-	if large {
-		width = 8
-	}
-	offs := make([]byte, width*(n+1))
-	var bm []byte
-	nulls := 0
-	for k, v := range l.ends {
-		if large {
-			binary.LittleEndian.PutUint64(offs[8*(k+1):], v-l.first)
-		} else {
-			binary.LittleEndian.PutUint32(offs[4*(k+1):], uint32(v-l.first))
-		}
-		if !l.valid[k] {
-			if bm == nil {
-				bm = make([]byte, (n+7)/8)
-				for j := range bm {
-					bm[j] = 0xff
-				}
-			}
-			bm[k/8] &^= 1 << (k % 8)
-			nulls++
-		}
-	}
-	var vb *memory.Buffer
-	if bm != nil {
-		vb = memory.NewBufferBytes(bm)
-	}
-	d := array.NewData(t, n, []*memory.Buffer{vb, memory.NewBufferBytes(offs)}, []arrow.ArrayData{items.Data()}, nulls, 0)
+	vb, nulls := encoding.Validity(l.valid)
+	offs := encoding.EndOffsets(l.ends, l.first, t.ID() == arrow.LARGE_LIST)
+	d := array.NewData(t, len(l.ends), []*memory.Buffer{vb, offs}, []arrow.ArrayData{items.Data()}, nulls, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
