@@ -9,7 +9,7 @@ import (
 
 // Conform returns rec laid out as target, which must be a Unify result that
 // covers rec's schema: columns are reordered by name, missing ones are all
-// null, and int64 values are converted to float64 where target widened them.
+// null, and each column is conformed by ConformArray.
 // The result shares buffers with rec where no conversion is needed.
 func Conform(rec arrow.RecordBatch, target *arrow.Schema, mem memory.Allocator) (arrow.RecordBatch, error) {
 	if rec.Schema().Equal(target) {
@@ -18,20 +18,14 @@ func Conform(rec arrow.RecordBatch, target *arrow.Schema, mem memory.Allocator) 
 	}
 	n := int(rec.NumRows())
 	cols := make([]arrow.Array, target.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	defer releaseAll(cols)
 	for i, f := range target.Fields() {
 		idx := rec.Schema().FieldIndices(f.Name)
 		if len(idx) == 0 {
 			cols[i] = NullArray(mem, f.Type, n)
 			continue
 		}
-		c, err := conformArray(f.Name, rec.Column(idx[0]), f.Type, mem)
+		c, err := ConformArray(f.Name, rec.Column(idx[0]), f.Type, mem)
 		if err != nil {
 			return nil, err
 		}
@@ -40,126 +34,176 @@ func Conform(rec arrow.RecordBatch, target *arrow.Schema, mem memory.Allocator) 
 	return array.NewRecordBatch(target, cols, rec.NumRows()), nil
 }
 
-func conformArray(path string, arr arrow.Array, dt arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
-	if arrow.TypeEqual(arr.DataType(), dt) {
+// ConformArray returns arr as an array of type dt, which must hold arr's
+// values under the evolution rules: a null-typed array becomes NULLs of dt,
+// int64 values become float64, struct children are matched by name (missing
+// ones are NULL, extra ones dropped), list and large_list items are conformed
+// likewise, and a timestamp in another zone (same unit) or a fixed-size list
+// whose item field is named or flagged differently takes dt's label. path
+// names arr in errors (a *Error). The result shares buffers with arr where
+// no conversion is needed; rebuilt structs and lists start at offset 0.
+func ConformArray(path string, arr arrow.Array, dt arrow.DataType, mem memory.Allocator) (arrow.Array, error) {
+	src := arr.DataType()
+	if arrow.TypeEqual(src, dt) {
 		arr.Retain()
 		return arr, nil
 	}
-	if arr.DataType().ID() == arrow.NULL {
+	if src.ID() == arrow.NULL {
 		return NullArray(mem, dt, arr.Len()), nil
 	}
 	switch t := dt.(type) {
 	case *arrow.Float64Type:
 		if ints, ok := arr.(*array.Int64); ok {
-			b := array.NewFloat64Builder(mem)
-			defer b.Release()
-			b.Reserve(ints.Len())
-			for i := 0; i < ints.Len(); i++ {
-				if ints.IsNull(i) {
-					b.AppendNull()
-				} else {
-					b.UnsafeAppend(float64(ints.Value(i)))
-				}
-			}
-			return b.NewArray(), nil
+			return widen(ints, mem), nil
 		}
 	case *arrow.TimestampType:
-		if _, ok := arr.DataType().(*arrow.TimestampType); ok {
-			data := array.NewData(t, arr.Len(), arr.Data().Buffers(), nil, arr.NullN(), arr.Data().Offset())
-			defer data.Release()
-			return array.MakeFromData(data), nil
+		// The zone is a label on UTC instants (see unifyType).
+		if ts, ok := src.(*arrow.TimestampType); ok && ts.Unit == t.Unit {
+			return relabel(arr, dt), nil
+		}
+	case *arrow.FixedSizeListType:
+		// Only the item field's name, nullability or metadata differ.
+		if fl, ok := src.(*arrow.FixedSizeListType); ok && fl.Len() == t.Len() && arrow.TypeEqual(fl.Elem(), t.Elem()) {
+			return relabel(arr, dt), nil
 		}
 	case *arrow.StructType:
 		if s, ok := arr.(*array.Struct); ok {
 			return conformStruct(path, s, t, mem)
 		}
-	case *arrow.ListType:
-		if l, ok := arr.(*array.List); ok {
-			return conformList(path, l, t, mem)
+	case *arrow.ListType, *arrow.LargeListType:
+		if l, ok := arr.(array.ListLike); ok && src.ID() == dt.ID() {
+			return conformList(path, l, dt.(arrow.ListLikeType), mem)
 		}
 	}
-	return nil, &Error{Field: path, Table: dt, Incoming: arr.DataType()}
+	return nil, &Error{Field: path, Table: dt, Incoming: src}
+}
+
+// widen converts int64 values to float64.
+func widen(ints *array.Int64, mem memory.Allocator) arrow.Array {
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	b.Reserve(ints.Len())
+	for i := 0; i < ints.Len(); i++ {
+		if ints.IsNull(i) {
+			b.AppendNull()
+		} else {
+			b.UnsafeAppend(float64(ints.Value(i)))
+		}
+	}
+	return b.NewArray()
+}
+
+// relabel returns arr's data under type dt, whose layout is arr's.
+func relabel(arr arrow.Array, dt arrow.DataType) arrow.Array {
+	d := arr.Data()
+	data := array.NewData(dt, arr.Len(), d.Buffers(), d.Children(), arr.NullN(), d.Offset())
+	defer data.Release()
+	return array.MakeFromData(data)
 }
 
 func conformStruct(path string, s *array.Struct, t *arrow.StructType, mem memory.Allocator) (arrow.Array, error) {
 	st := s.DataType().(*arrow.StructType)
-	children := make([]arrow.ArrayData, t.NumFields())
-	defer func() {
-		for _, c := range children {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
+	children := make([]arrow.Array, t.NumFields())
+	defer releaseAll(children)
 	for i, f := range t.Fields() {
-		var child arrow.Array
-		if j, ok := st.FieldIdx(f.Name); ok {
-			// arrow-go's Struct.Field is already sliced by the parent's
-			// offset, so the new parent can start at zero.
-			c, err := conformArray(path+"."+f.Name, s.Field(j), f.Type, mem)
-			if err != nil {
-				return nil, err
-			}
-			child = c
-		} else {
-			child = NullArray(mem, f.Type, s.Len())
+		j, ok := st.FieldIdx(f.Name)
+		if !ok {
+			children[i] = NullArray(mem, f.Type, s.Len())
+			continue
 		}
-		children[i] = child.Data()
-		children[i].Retain()
-		child.Release()
+		// arrow-go's Struct.Field is already sliced by the parent's
+		// offset, so the new parent can start at zero.
+		c, err := ConformArray(path+"."+f.Name, s.Field(j), f.Type, mem)
+		if err != nil {
+			return nil, err
+		}
+		children[i] = c
 	}
-	validity := sliceValidity(s, mem)
-	if validity != nil {
-		defer validity.Release()
-	}
-	data := array.NewData(t, s.Len(), []*memory.Buffer{validity}, children, s.NullN(), 0)
-	defer data.Release()
-	return array.MakeFromData(data), nil
+	return rebuild(t, s, nil, children, mem), nil
 }
 
-func conformList(path string, l *array.List, t *arrow.ListType, mem memory.Allocator) (arrow.Array, error) {
-	// Re-base offsets at zero so the child can be conformed as a whole slice.
-	// Offsets() is the whole buffer, not the slice.
-	off := l.Offsets()[l.Data().Offset() : l.Data().Offset()+l.Len()+1]
-	start, end := int64(off[0]), int64(off[len(off)-1])
+func conformList(path string, l array.ListLike, t arrow.ListLikeType, mem memory.Allocator) (arrow.Array, error) {
+	// Re-base offsets at zero so that the items can be conformed as one
+	// slice.
+	n := l.Len()
+	start, end := int64(0), int64(0)
+	if n > 0 {
+		start, _ = l.ValueOffsets(0)
+		_, end = l.ValueOffsets(n - 1)
+	}
 	values := array.NewSlice(l.ListValues(), start, end)
 	defer values.Release()
-	child, err := conformArray(path+"[]", values, t.Elem(), mem)
+	items, err := ConformArray(path+"[]", values, t.Elem(), mem)
 	if err != nil {
 		return nil, err
 	}
-	defer child.Release()
-	ob := memory.NewResizableBuffer(mem)
-	defer ob.Release()
-	ob.Resize(arrow.Int32Traits.BytesRequired(len(off)))
-	rebased := arrow.Int32Traits.CastFromBytes(ob.Bytes())
-	for i, o := range off {
-		rebased[i] = o - int32(start)
+	defer items.Release()
+	offs := memory.NewResizableBuffer(mem)
+	defer offs.Release()
+	if t.ID() == arrow.LARGE_LIST {
+		offs.Resize(arrow.Int64Traits.BytesRequired(n + 1))
+		rebase(arrow.Int64Traits.CastFromBytes(offs.Bytes()), l, start)
+	} else {
+		offs.Resize(arrow.Int32Traits.BytesRequired(n + 1))
+		rebase(arrow.Int32Traits.CastFromBytes(offs.Bytes()), l, start)
 	}
-	validity := sliceValidity(l, mem)
+	return rebuild(t, l, offs, []arrow.Array{items}, mem), nil
+}
+
+// rebase fills dst (one more than l's length) with l's end offsets less
+// start, after a leading zero.
+func rebase[T int32 | int64](dst []T, l array.ListLike, start int64) {
+	dst[0] = 0
+	for i := range len(dst) - 1 {
+		_, e := l.ValueOffsets(i)
+		dst[i+1] = T(e - start)
+	}
+}
+
+// rebuild makes an array of type t at offset 0 with like's length and nulls,
+// the given second buffer (list offsets, or nil) and children.
+func rebuild(t arrow.DataType, like arrow.Array, second *memory.Buffer, children []arrow.Array, mem memory.Allocator) arrow.Array {
+	validity := validityAtZero(like, mem)
 	if validity != nil {
 		defer validity.Release()
 	}
-	data := array.NewData(t, l.Len(), []*memory.Buffer{validity, ob}, []arrow.ArrayData{child.Data()}, l.NullN(), 0)
+	bufs := []*memory.Buffer{validity}
+	if second != nil {
+		bufs = append(bufs, second)
+	}
+	kids := make([]arrow.ArrayData, len(children))
+	for i, c := range children {
+		kids[i] = c.Data()
+	}
+	data := array.NewData(t, like.Len(), bufs, kids, like.NullN(), 0)
 	defer data.Release()
-	return array.MakeFromData(data), nil
+	return array.MakeFromData(data)
 }
 
-// sliceValidity returns arr's validity bitmap re-based at offset zero, or nil
-// when arr has no nulls.
-func sliceValidity(arr arrow.Array, mem memory.Allocator) *memory.Buffer {
+// validityAtZero returns arr's validity bitmap re-based at offset zero, or
+// nil when arr has no nulls.
+func validityAtZero(arr arrow.Array, mem memory.Allocator) *memory.Buffer {
 	if arr.NullN() == 0 {
 		return nil
 	}
+	n := arr.Len()
 	buf := memory.NewResizableBuffer(mem)
-	buf.Resize(int(bitutil.BytesForBits(int64(arr.Len()))))
+	buf.Resize(int(bitutil.BytesForBits(int64(n))))
 	bits := buf.Bytes()
-	for i := 0; i < arr.Len(); i++ {
-		if arr.IsValid(i) {
-			bits[i/8] |= 1 << (i % 8)
-		} else {
-			bits[i/8] &^= 1 << (i % 8)
-		}
+	if b := arr.Data().Buffers()[0]; b != nil {
+		bitutil.CopyBitmap(b.Bytes(), arr.Data().Offset(), n, bits, 0)
+		return buf
+	}
+	for i := 0; i < n; i++ {
+		bitutil.SetBitTo(bits, i, arr.IsValid(i))
 	}
 	return buf
+}
+
+func releaseAll(arrs []arrow.Array) {
+	for _, a := range arrs {
+		if a != nil {
+			a.Release()
+		}
+	}
 }

@@ -10,17 +10,57 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// EndOffsets builds Arrow's offsets buffer for values whose ends are given:
+// entry 0 is 0 and entry i+1 is ends[i]-base, as int64 when large, else as
+// int32 (the caller has checked that they fit).
+func EndOffsets(ends []uint64, base uint64, large bool) *memory.Buffer {
+	if large {
+		offs := make([]byte, 8*(len(ends)+1))
+		for i, v := range ends {
+			binary.LittleEndian.PutUint64(offs[8*(i+1):], v-base)
+		}
+		return memory.NewBufferBytes(offs)
+	}
+	offs := make([]byte, 4*(len(ends)+1))
+	for i, v := range ends {
+		binary.LittleEndian.PutUint32(offs[4*(i+1):], uint32(v-base))
+	}
+	return memory.NewBufferBytes(offs)
+}
+
+// Validity builds Arrow's validity bitmap from per-slot validity and counts
+// the nulls; the bitmap is nil when there are none.
+func Validity(valid []bool) (*memory.Buffer, int) {
+	var bm []byte
+	nulls := 0
+	for i, ok := range valid {
+		if ok {
+			continue
+		}
+		if bm == nil {
+			bm = make([]byte, bitutil.BytesForBits(int64(len(valid))))
+			bitutil.SetBitsTo(bm, 0, int64(len(valid)), true)
+		}
+		bitutil.ClearBit(bm, i)
+		nulls++
+	}
+	if bm == nil {
+		return nil, 0
+	}
+	return memory.NewBufferBytes(bm), nulls
+}
+
 // fslItems encodes the items of rows [s.start, s.end) of a fixed-size list.
 // Items of null rows are zeroed; items get their own validity only when a
 // valid row holds a null item.
-func fslItems(a *array.FixedSizeList, s Span, t *arrow.FixedSizeListType, firstBuf int, comp string) ([]byte, [][]byte, error) {
+func fslItems(a *array.FixedSizeList, s span, t *arrow.FixedSizeListType, firstBuf int, comp string) ([]byte, [][]byte, error) {
 	dim := int(t.Len())
 	child := a.ListValues()
 	if !isFixedWidth(child.DataType()) || child.DataType().ID() == arrow.BOOL {
 		return nil, nil, fmt.Errorf("%w: fixed_size_list of %s", ErrUnsupported, child.DataType())
 	}
 	off := a.Data().Offset()
-	is := Span{(off + s.Start) * dim, (off + s.End) * dim}
+	is := span{(off + s.Start) * dim, (off + s.End) * dim}
 	raw := fixedSlice(child, is)
 	bpv := bitWidth(child.DataType()) / 8
 	itemNulls := false
@@ -51,7 +91,7 @@ func fslItems(a *array.FixedSizeList, s Span, t *arrow.FixedSizeListType, firstB
 
 // fixedSlice copies the values of slots [s.start, s.end) of a fixed-width
 // array (bit-packed for bool), zeroing the slots of nulls as Lance does.
-func fixedSlice(arr arrow.Array, s Span) []byte {
+func fixedSlice(arr arrow.Array, s span) []byte {
 	d := arr.Data()
 	var vals []byte
 	if bufs := d.Buffers(); len(bufs) > 1 && bufs[1] != nil {
@@ -84,7 +124,7 @@ func fixedSlice(arr arrow.Array, s Span) []byte {
 
 // validitySlice returns the validity bitmap of slots [s.start, s.end)
 // (LSB first, 1 = valid) and the number of nulls among them.
-func validitySlice(arr arrow.Array, s Span) ([]byte, int) {
+func validitySlice(arr arrow.Array, s span) ([]byte, int) {
 	n := s.End - s.Start
 	if arr.NullN() == 0 {
 		return nil, 0
@@ -102,7 +142,7 @@ func validitySlice(arr arrow.Array, s Span) ([]byte, int) {
 
 // offsetAt returns the absolute offset stored at slot i (0..len) of a
 // variable-size array (binary or list).
-func OffsetAt(d arrow.ArrayData, large bool, i int) int64 {
+func offsetAt(d arrow.ArrayData, large bool, i int) int64 {
 	b := d.Buffers()[1].Bytes()
 	if large {
 		return int64(binary.LittleEndian.Uint64(b[8*(d.Offset()+i):]))

@@ -65,7 +65,7 @@ func compressBuffer(scheme string, raw []byte) (out []byte, ok bool, err error) 
 	return out, true, nil
 }
 
-func DecompressBuffer(scheme string, buf []byte) ([]byte, error) {
+func decompressBuffer(scheme string, buf []byte) ([]byte, error) {
 	switch scheme {
 	case CompressionZstd:
 		want := int64(-1)

@@ -153,7 +153,7 @@ func flatBytes(e *ArrayEncoding, bufs [][]byte) ([]byte, error) {
 	if uint64(e.buffer) >= uint64(len(bufs)) {
 		return nil, fmt.Errorf("encoding refers to buffer %d of a page with %d buffers", e.buffer, len(bufs))
 	}
-	b, err := DecompressBuffer(e.compression, bufs[e.buffer])
+	b, err := decompressBuffer(e.compression, bufs[e.buffer])
 	if err != nil {
 		return nil, fmt.Errorf("buffer %d: %w", e.buffer, err)
 	}
@@ -179,7 +179,7 @@ func decodeBitmap(e *ArrayEncoding, n uint64, bufs [][]byte) ([]byte, error) {
 	return append([]byte(nil), b[:need]...), nil
 }
 
-// decodeUints reads n unsigned integers of 8, 16, 32 or 64 bits.
+// DecodeUints reads n unsigned integers of 8, 16, 32 or 64 bits.
 func DecodeUints(e *ArrayEncoding, n uint64, bufs [][]byte) ([]uint64, error) {
 	f, err := flatOf(e)
 	if err != nil {
@@ -224,46 +224,27 @@ func byteBuffer(e *ArrayEncoding, bufs [][]byte) ([]byte, error) {
 }
 
 // binaryData builds a string/binary array from 2.0 end offsets: a value
-// >= adj marks a null whose true end is value - adj (§9 notes).
+// >= adj marks a null whose true end is value - adj (§9 notes). ends is
+// rewritten with the true ends.
 func binaryData(t arrow.DataType, ends []uint64, adj uint64, data []byte) (arrow.ArrayData, error) {
-	n := len(ends)
 	large := isLargeOffsets(t)
-	width := 4
-	if large {
-		width = 8
-	}
-	offs := make([]byte, width*(n+1))
-	var valid []byte
-	nulls := 0
+	valid := make([]bool, len(ends))
 	var prev uint64
 	for i, v := range ends {
-		if adj > 0 && v >= adj {
-			if valid == nil {
-				valid = make([]byte, bitutil.BytesForBits(int64(n)))
-				bitutil.SetBitsTo(valid, 0, int64(n), true)
-			}
-			bitutil.ClearBit(valid, i)
-			nulls++
+		valid[i] = adj == 0 || v < adj
+		if !valid[i] {
 			v -= adj
 		}
 		if v < prev || v > uint64(len(data)) {
 			return nil, fmt.Errorf("string end offset %d out of order or beyond %d data bytes", v, len(data))
 		}
-		prev = v
-		if large {
-			binary.LittleEndian.PutUint64(offs[8*(i+1):], v)
-		} else {
-			if v > math.MaxInt32 {
-				return nil, fmt.Errorf("%w: page of %d string bytes needs large_string", ErrUnsupported, v)
-			}
-			binary.LittleEndian.PutUint32(offs[4*(i+1):], uint32(v))
+		if !large && v > math.MaxInt32 {
+			return nil, fmt.Errorf("%w: page of %d string bytes needs large_string", ErrUnsupported, v)
 		}
+		prev, ends[i] = v, v
 	}
-	var vb *memory.Buffer
-	if valid != nil {
-		vb = memory.NewBufferBytes(valid)
-	}
-	return array.NewData(t, n, []*memory.Buffer{vb, memory.NewBufferBytes(offs), memory.NewBufferBytes(data[:prev])}, nil, nulls, 0), nil
+	vb, nulls := Validity(valid)
+	return array.NewData(t, len(ends), []*memory.Buffer{vb, EndOffsets(ends, 0, large), memory.NewBufferBytes(data[:prev])}, nil, nulls, 0), nil
 }
 
 // decodeDictionary expands Lance's 2.0 dictionary encoding, which Lance picks
@@ -304,7 +285,7 @@ func decodeDictionary(e *ArrayEncoding, t arrow.DataType, n uint64, bufs [][]byt
 			ends[i] = uint64(len(data))
 			continue
 		}
-		v := d.Buffers()[2].Bytes()[OffsetAt(d, large, j):OffsetAt(d, large, j+1)]
+		v := d.Buffers()[2].Bytes()[offsetAt(d, large, j):offsetAt(d, large, j+1)]
 		if len(data)+len(v) > maxMaterializeBytes {
 			return nil, fmt.Errorf("dictionary page expands beyond the reader's %d-byte limit", maxMaterializeBytes)
 		}
@@ -323,7 +304,7 @@ func decodeDictionary(e *ArrayEncoding, t arrow.DataType, n uint64, bufs [][]byt
 	return withValidity(out, valid, n), nil
 }
 
-// nullArray is n nulls of f's type.
+// NullArray is n nulls of f's type.
 func NullArray(f *Field, n uint64) (arrow.Array, error) {
 	d, err := NullData(f.Type, n)
 	if err != nil {

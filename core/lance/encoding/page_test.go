@@ -82,19 +82,19 @@ func TestCompressionFraming(t *testing.T) {
 				t.Fatalf("lz4 framing %x", out[:4])
 			}
 		}
-		back, err := DecompressBuffer(scheme, out)
+		back, err := decompressBuffer(scheme, out)
 		if err != nil || !bytes.Equal(back, raw) {
 			t.Fatalf("%s round trip: %v", scheme, err)
 		}
 	}
 	// Lance's reader also accepts a bare zstd frame.
 	enc, _ := zstd.NewWriter(nil)
-	if back, err := DecompressBuffer(CompressionZstd, enc.EncodeAll(raw, nil)); err != nil || !bytes.Equal(back, raw) {
+	if back, err := decompressBuffer(CompressionZstd, enc.EncodeAll(raw, nil)); err != nil || !bytes.Equal(back, raw) {
 		t.Fatalf("bare zstd frame: %v", err)
 	}
 	// The reference writer's literal-only LZ4 block.
 	lit := append([]byte{5, 0, 0, 0, 0x50}, "hello"...)
-	if back, err := DecompressBuffer(CompressionLZ4, lit); err != nil || string(back) != "hello" {
+	if back, err := decompressBuffer(CompressionLZ4, lit); err != nil || string(back) != "hello" {
 		t.Fatalf("literal-only lz4 block: %q %v", back, err)
 	}
 	// Incompressible data is not marked compressed.

@@ -15,9 +15,9 @@ import (
 
 // metaCompression is the Lance field metadata key naming a field's buffer
 // compression. Lance's own writers (compaction) honour it too.
-const MetaCompression = "lance-encoding:compression"
+const metaCompression = "lance-encoding:compression"
 
-// encodedPage is one page of one column.
+// Page is one encoded page of one column.
 type Page struct {
 	Enc    []byte // ArrayEncoding message
 	Bufs   [][]byte
@@ -25,22 +25,33 @@ type Page struct {
 }
 
 // span is a half-open range of slots of an array.
-type Span struct{ Start, End int }
+type span struct{ Start, End int }
 
+// PageSink receives the pages of an Encoder, column by column (the file
+// layer writes them into a data file).
 type PageSink interface {
 	AddPage(col int, p Page) error
 }
 
+// Encoder turns Arrow arrays into pages: Compression is the default buffer
+// compression (a field's metadata may name another), MaxPageBytes the page
+// size it aims at.
 type Encoder struct {
 	Sink         PageSink
 	Compression  string
 	MaxPageBytes int
 }
 
-// encodeField writes the columns of f (starting at column *col) for arr.
-// spans, when non-nil, forces the page boundaries: list items use the spans
-// of their offsets pages so that every items page belongs to one offsets page.
-func (e *Encoder) EncodeField(f *Field, col *int, arr arrow.Array, spans []Span) error {
+// EncodeField writes the columns of f (starting at column *col, which it
+// advances past them) for arr, sending each page to e.Sink.
+func (e *Encoder) EncodeField(f *Field, col *int, arr arrow.Array) error {
+	return e.encodeField(f, col, arr, nil)
+}
+
+// encodeField is EncodeField with forced page boundaries: spans, when
+// non-nil, are the pages' slot ranges; list items use the spans of their
+// offsets pages so that every items page belongs to one offsets page.
+func (e *Encoder) encodeField(f *Field, col *int, arr arrow.Array, spans []span) error {
 	c := *col
 	*col++
 	switch a := arr.(type) {
@@ -62,7 +73,7 @@ func (e *Encoder) EncodeField(f *Field, col *int, arr arrow.Array, spans []Span)
 			}
 		}
 		for i, child := range f.Children {
-			if err := e.EncodeField(child, col, pushDownNulls(a, a.Field(i)), spans); err != nil {
+			if err := e.encodeField(child, col, pushDownNulls(a, a.Field(i)), spans); err != nil {
 				return err
 			}
 		}
@@ -90,23 +101,23 @@ func (e *Encoder) EncodeField(f *Field, col *int, arr arrow.Array, spans []Span)
 	return nil
 }
 
-func (e *Encoder) encodeList(f *Field, c int, col *int, a array.ListLike, spans []Span) error {
+func (e *Encoder) encodeList(f *Field, c int, col *int, a array.ListLike, spans []span) error {
 	d := a.Data()
 	large := isLargeOffsets(a.DataType())
-	var itemSpans []Span
+	var itemSpans []span
 	for _, s := range spans {
 		var base int64
 		var numItems uint64
 		if s.End > s.Start { // an empty span may come with empty buffers
-			base = OffsetAt(d, large, s.Start)
-			numItems = uint64(OffsetAt(d, large, s.End) - base)
+			base = offsetAt(d, large, s.Start)
+			numItems = uint64(offsetAt(d, large, s.End) - base)
 		}
 		// null_offset_adjustment = num_items + 1: never a valid end offset.
 		adj := numItems + 1
 		n := s.End - s.Start
 		ends := make([]byte, 8*n)
 		for r := s.Start; r < s.End; r++ {
-			end := uint64(OffsetAt(d, large, r+1) - base)
+			end := uint64(offsetAt(d, large, r+1) - base)
 			if a.IsNull(r) {
 				end += adj
 			}
@@ -121,20 +132,20 @@ func (e *Encoder) encodeList(f *Field, c int, col *int, a array.ListLike, spans 
 			return err
 		}
 		if numItems > 0 {
-			itemSpans = append(itemSpans, Span{int(base), int(base) + int(numItems)})
+			itemSpans = append(itemSpans, span{int(base), int(base) + int(numItems)})
 		}
 	}
 	values := a.ListValues()
 	if itemSpans == nil && len(spans) > 0 {
 		// No items at all: Lance still writes one empty page per item column
 		// (and its reader indexes the first page of every column).
-		itemSpans = []Span{{0, 0}}
+		itemSpans = []span{{0, 0}}
 	}
-	return e.EncodeField(f.Children[0], col, values, itemSpans)
+	return e.encodeField(f.Children[0], col, values, itemSpans)
 }
 
 // leafPage encodes slots [s.start, s.end) of a single-column array.
-func (e *Encoder) leafPage(f *Field, arr arrow.Array, s Span) (Page, error) {
+func (e *Encoder) leafPage(f *Field, arr arrow.Array, s span) (Page, error) {
 	n := s.End - s.Start
 	p := Page{Length: uint64(n)}
 	t := arr.DataType()
@@ -203,7 +214,7 @@ func flatBuffer(raw []byte, bits uint64, bufIndex int, comp string) ([]byte, []b
 
 // binaryPage encodes strings/binary: u64 end offsets relative to the page,
 // with null rows stored as previous_end + A where A = data bytes + 1.
-func (e *Encoder) binaryPage(arr arrow.Array, s Span, comp string) (Page, error) {
+func (e *Encoder) binaryPage(arr arrow.Array, s span, comp string) (Page, error) {
 	d := arr.Data()
 	large := isLargeOffsets(arr.DataType())
 	var data []byte
@@ -215,12 +226,12 @@ func (e *Encoder) binaryPage(arr arrow.Array, s Span, comp string) (Page, error)
 	if n == 0 {
 		// An empty page (list items of a page without items).
 	} else if arr.NullN() == 0 {
-		payload = data[OffsetAt(d, large, s.Start):OffsetAt(d, large, s.End)]
+		payload = data[offsetAt(d, large, s.Start):offsetAt(d, large, s.End)]
 	} else {
 		// Arrow allows bytes under null slots; Lance must not see them.
 		for r := s.Start; r < s.End; r++ {
 			if arr.IsValid(r) {
-				payload = append(payload, data[OffsetAt(d, large, r):OffsetAt(d, large, r+1)]...)
+				payload = append(payload, data[offsetAt(d, large, r):offsetAt(d, large, r+1)]...)
 			}
 		}
 	}
@@ -230,7 +241,7 @@ func (e *Encoder) binaryPage(arr arrow.Array, s Span, comp string) (Page, error)
 	for r := s.Start; r < s.End; r++ {
 		v := end
 		if arr.IsValid(r) {
-			end += uint64(OffsetAt(d, large, r+1) - OffsetAt(d, large, r))
+			end += uint64(offsetAt(d, large, r+1) - offsetAt(d, large, r))
 			v = end
 		} else {
 			v += adj
@@ -252,7 +263,7 @@ func (e *Encoder) binaryPage(arr arrow.Array, s Span, comp string) (Page, error)
 // set (so that a column keeps the scheme Lance would use for it), else the
 // writer option.
 func (e *Encoder) fieldCompression(f *Field) string {
-	switch string(f.Metadata[MetaCompression]) {
+	switch string(f.Metadata[metaCompression]) {
 	case CompressionZstd:
 		return CompressionZstd
 	case CompressionLZ4:
@@ -265,9 +276,9 @@ func (e *Encoder) fieldCompression(f *Field) string {
 
 // split cuts the slots of arr into pages of about maxPageBytes encoded bytes
 // (at least one slot per page).
-func (e *Encoder) split(arr arrow.Array) []Span {
+func (e *Encoder) split(arr arrow.Array) []span {
 	n := arr.Len()
-	out := []Span{}
+	out := []span{}
 	if n == 0 {
 		return out
 	}
@@ -275,10 +286,10 @@ func (e *Encoder) split(arr arrow.Array) []Span {
 	var cost func(i int) int
 	switch {
 	case t.ID() == arrow.NULL:
-		return append(out, Span{0, n})
+		return append(out, span{0, n})
 	case isBinaryLike(t):
 		d, large := arr.Data(), isLargeOffsets(t)
-		cost = func(i int) int { return 8 + int(OffsetAt(d, large, i+1)-OffsetAt(d, large, i)) }
+		cost = func(i int) int { return 8 + int(offsetAt(d, large, i+1)-offsetAt(d, large, i)) }
 	case t.ID() == arrow.LIST || t.ID() == arrow.LARGE_LIST:
 		d, large := arr.Data(), isLargeOffsets(t)
 		values := arr.(array.ListLike).ListValues()
@@ -286,7 +297,7 @@ func (e *Encoder) split(arr arrow.Array) []Span {
 		if values.Len() > 0 {
 			per = max(1, approxBytes(values.Data())/values.Len())
 		}
-		cost = func(i int) int { return 8 + per*int(OffsetAt(d, large, i+1)-OffsetAt(d, large, i)) }
+		cost = func(i int) int { return 8 + per*int(offsetAt(d, large, i+1)-offsetAt(d, large, i)) }
 	default:
 		bits := 64
 		if ft, ok := t.(*arrow.FixedSizeListType); ok && isFixedWidth(ft.Elem()) {
@@ -296,7 +307,7 @@ func (e *Encoder) split(arr arrow.Array) []Span {
 		}
 		rows := max(1, e.MaxPageBytes*8/(bits+1))
 		for s := 0; s < n; s += rows {
-			out = append(out, Span{s, min(n, s+rows)})
+			out = append(out, span{s, min(n, s+rows)})
 		}
 		return out
 	}
@@ -304,10 +315,10 @@ func (e *Encoder) split(arr arrow.Array) []Span {
 	for i := 0; i < n; i++ {
 		c := cost(i)
 		if i > start && acc+c > e.MaxPageBytes {
-			out = append(out, Span{start, i})
+			out = append(out, span{start, i})
 			start, acc = i, 0
 		}
 		acc += c
 	}
-	return append(out, Span{start, n})
+	return append(out, span{start, n})
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/persisting/persisting/core/lance/pb"
 )
 
-// field is one lance.file.Field (§5). The dataset schema is the pre-order
+// Field is one lance.file.Field (§5). The dataset schema is the pre-order
 // list of fields in Manifest.fields; parent_id links children to parents.
 type Field struct {
 	ID       int32
@@ -18,8 +18,8 @@ type Field struct {
 	Logical  string
 	Nullable bool
 	Metadata map[string][]byte
-	// raw is the Field message as read from disk. A carried-forward field is
-	// re-emitted from raw so that attributes this package does not model
+	// Raw is the Field message as read from disk. A carried-forward field is
+	// re-emitted from Raw so that attributes this package does not model
 	// (legacy encoding, dictionary, primary-key flags) survive our commits.
 	Raw      []byte
 	Children []*Field
@@ -102,14 +102,14 @@ func (f *Field) arrowField() arrow.Field {
 	return af
 }
 
-// schema is the field tree of one manifest or one data file.
+// Schema is the field tree of one manifest or one data file.
 type Schema struct {
 	Top  []*Field
 	All  []*Field // pre-order, as stored
 	ByID map[int32]*Field
 }
 
-// buildSchema links a pre-order field list into a tree and resolves Arrow
+// BuildSchema links a pre-order field list into a tree and resolves Arrow
 // types. A child must come after its parent (Lance writes pre-order).
 func BuildSchema(flat []*Field) (*Schema, error) {
 	s := &Schema{All: flat, ByID: make(map[int32]*Field, len(flat))}
@@ -182,7 +182,7 @@ func (s *Schema) ArrowSchema(meta map[string][]byte) *arrow.Schema {
 	return arrow.NewSchema(fs, &md)
 }
 
-// fieldsFromArrow converts Arrow fields to Lance fields, assigning ids
+// FieldsFromArrow converts Arrow fields to Lance fields, assigning ids
 // depth-first pre-order starting at *next, as Lance does at creation (§6).
 func FieldsFromArrow(afs []arrow.Field, next *int32, parent int32, depth int) ([]*Field, error) {
 	if depth > maxSchemaDepth {
@@ -226,7 +226,7 @@ func FieldsFromArrow(afs []arrow.Field, next *int32, parent int32, depth int) ([
 	return out, nil
 }
 
-// topOf returns the top-level fields of a pre-order list.
+// TopOf returns the top-level fields of a pre-order list.
 func TopOf(all []*Field) []*Field {
 	var top []*Field
 	for _, f := range all {
@@ -237,7 +237,7 @@ func TopOf(all []*Field) []*Field {
 	return top
 }
 
-// subtree returns f and all its descendants in pre-order.
+// Subtree returns f and all its descendants in pre-order.
 func Subtree(f *Field) []*Field {
 	out := []*Field{f}
 	for _, c := range f.Children {
@@ -246,8 +246,8 @@ func Subtree(f *Field) []*Field {
 	return out
 }
 
-// copy is a shallow copy of f without children; the Field message itself
-// (raw) is unchanged, only the fields linked below it differ.
+// Copy is a shallow copy of f without children; the Field message itself
+// (Raw) is unchanged, only the fields linked below it differ.
 func (f *Field) Copy() *Field {
 	c := *f
 	c.Children = nil

@@ -94,7 +94,7 @@ func parseUnit(s string) (arrow.TimeUnit, bool) {
 	return 0, false
 }
 
-// logicalType returns the Lance logical type string of an Arrow type.
+// LogicalType returns the Lance logical type string of an Arrow type.
 func LogicalType(t arrow.DataType) (string, error) {
 	switch t := t.(type) {
 	case *arrow.TimestampType:

@@ -30,13 +30,13 @@ func OpenFile(ra io.ReaderAt, size int64, name string) (*FileReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := encoding.BuildSchema(r.Fields)
+	s, err := encoding.BuildSchema(r.fields)
 	if err != nil {
 		return nil, fmt.Errorf("lance: %s: file schema: %w", name, err)
 	}
 	// In 2.0 every field, parents included, has its own column in pre-order.
-	if len(s.All) != len(r.Cols) {
-		return nil, fmt.Errorf("lance: %s: %d schema fields but %d columns", name, len(s.All), len(r.Cols))
+	if len(s.All) != len(r.columns) {
+		return nil, fmt.Errorf("lance: %s: %d schema fields but %d columns", name, len(s.All), len(r.columns))
 	}
 	cols := make(map[int32]int, len(s.All))
 	for i, f := range s.All {
@@ -49,12 +49,12 @@ func OpenFile(ra io.ReaderAt, size int64, name string) (*FileReader, error) {
 func (f *FileReader) Schema() *arrow.Schema { return f.s.ArrowSchema(nil) }
 
 // NumRows is the row count of the FileDescriptor.
-func (f *FileReader) NumRows() int64 { return int64(f.r.Rows) }
+func (f *FileReader) NumRows() int64 { return int64(f.r.rows) }
 
 // Read returns rows [start, end) of the file.
 func (f *FileReader) Read(start, end int64) (arrow.RecordBatch, error) {
-	if start < 0 || end < start || uint64(end) > f.r.Rows {
-		return nil, fmt.Errorf("lance: %s: rows [%d, %d) outside [0, %d)", f.r.path, start, end, f.r.Rows)
+	if start < 0 || end < start || uint64(end) > f.r.rows {
+		return nil, fmt.Errorf("lance: %s: rows [%d, %d) outside [0, %d)", f.r.path, start, end, f.r.rows)
 	}
 	cols := make([]arrow.Array, len(f.s.Top))
 	defer func() {

@@ -11,19 +11,50 @@ import (
 	"github.com/persisting/persisting/core/lance/pb"
 )
 
-// fileReader holds the parsed metadata of one 2.0 data file: the footer, the
+// Reader holds the parsed metadata of one 2.0 data file: the footer, the
 // FileDescriptor and, per column, its pages with their encodings. Page
 // buffers are read on demand, one ReadAt per buffer.
 type Reader struct {
-	path   string
-	size   uint64
-	Rows   uint64
-	Fields []*encoding.Field // FileDescriptor schema, pre-order
-	Cols   []columnMeta
+	path    string
+	size    uint64
+	rows    uint64
+	fields  []*encoding.Field // FileDescriptor schema, pre-order
+	columns []columnMeta
+}
+
+// Rows is the number of rows the FileDescriptor gives.
+func (r *Reader) Rows() uint64 { return r.rows }
+
+// Fields is the FileDescriptor schema, pre-order.
+func (r *Reader) Fields() []*encoding.Field { return r.fields }
+
+// NumColumns is the number of columns of the file.
+func (r *Reader) NumColumns() int { return len(r.columns) }
+
+// PageInfo describes one page of a column, for tools and tests that
+// compare data files page by page.
+type PageInfo struct {
+	Length        uint64
+	Encoding      *encoding.ArrayEncoding
+	BufferOffsets []uint64
+}
+
+// Pages describes the pages of column col.
+func (r *Reader) Pages(col int) []PageInfo {
+	out := make([]PageInfo, len(r.columns[col].pages))
+	for i, p := range r.columns[col].pages {
+		out[i] = PageInfo{Length: p.length, Encoding: p.enc, BufferOffsets: p.offs}
+	}
+	return out
+}
+
+// PageBuffers reads the buffers of page i of column col.
+func (r *Reader) PageBuffers(ra io.ReaderAt, col, i int) ([][]byte, error) {
+	return r.readBuffers(ra, &r.columns[col].pages[i])
 }
 
 type columnMeta struct {
-	Pages []pageMeta
+	pages []pageMeta
 	// starts[i] is the first slot of page i; starts[len(pages)] is the
 	// column length. Binary search over it finds the pages of a range.
 	starts []uint64
@@ -32,9 +63,9 @@ type columnMeta struct {
 }
 
 type pageMeta struct {
-	Offs, sizes []uint64
-	Length      uint64
-	Enc         *encoding.ArrayEncoding
+	offs, sizes []uint64
+	length      uint64
+	enc         *encoding.ArrayEncoding
 }
 
 func (r *Reader) errorf(off uint64, format string, args ...any) error {
@@ -45,7 +76,7 @@ func (r *Reader) wrap(off uint64, err error) error {
 	return fmt.Errorf("lance: %s at offset %d: %w", r.path, off, err)
 }
 
-// openFileReader parses the footer and metadata of a data file of the given
+// OpenReader parses the footer and metadata of a data file of the given
 // size (the manifest's file_size_bytes, or a stat).
 func OpenReader(ra io.ReaderAt, size uint64, path string) (*Reader, error) {
 	r := &Reader{path: path, size: size}
@@ -99,13 +130,13 @@ func OpenReader(ra io.ReaderAt, size uint64, path string) (*Reader, error) {
 		return nil, r.wrap(gb0Pos, err)
 	}
 	cmo := at(cmoStart, 16*numCols)
-	r.Cols = make([]columnMeta, numCols)
-	for c := range r.Cols {
+	r.columns = make([]columnMeta, numCols)
+	for c := range r.columns {
 		pos, n := binary.LittleEndian.Uint64(cmo[16*c:]), binary.LittleEndian.Uint64(cmo[16*c+8:])
 		if pos < tailStart || pos > end || n > end-pos {
 			return nil, r.errorf(cmoStart+16*uint64(c), "column %d metadata (%d, %d) outside the metadata region", c, pos, n)
 		}
-		if err := r.parseColumn(&r.Cols[c], at(pos, n)); err != nil {
+		if err := r.parseColumn(&r.columns[c], at(pos, n)); err != nil {
 			return nil, r.wrap(pos, fmt.Errorf("column %d: %w", c, err))
 		}
 	}
@@ -133,12 +164,12 @@ func (r *Reader) parseDescriptor(b []byte) error {
 				if err != nil {
 					return err
 				}
-				r.Fields = append(r.Fields, f)
+				r.fields = append(r.fields, f)
 				return nil
 			})
 		case pb.FileDescriptorLength:
 			var err error
-			r.Rows, err = p.Uint()
+			r.rows, err = p.Uint()
 			return err
 		}
 		return nil
@@ -191,28 +222,28 @@ func (r *Reader) parseColumn(c *columnMeta, b []byte) error {
 func (r *Reader) addPage(c *columnMeta, b []byte) error {
 	pg, err := parsePage(b)
 	if err != nil {
-		return fmt.Errorf("page %d: %w", len(c.Pages), err)
+		return fmt.Errorf("page %d: %w", len(c.pages), err)
 	}
-	for i := range pg.Offs {
-		if pg.Offs[i] > r.size || pg.sizes[i] > r.size-pg.Offs[i] {
-			return fmt.Errorf("page %d buffer %d (%d, %d) beyond the file", len(c.Pages), i, pg.Offs[i], pg.sizes[i])
+	for i := range pg.offs {
+		if pg.offs[i] > r.size || pg.sizes[i] > r.size-pg.offs[i] {
+			return fmt.Errorf("page %d buffer %d (%d, %d) beyond the file", len(c.pages), i, pg.offs[i], pg.sizes[i])
 		}
 	}
 	last := c.starts[len(c.starts)-1]
-	if pg.Length > math.MaxInt32 || last+pg.Length < last {
-		return fmt.Errorf("page %d length %d too large", len(c.Pages), pg.Length)
+	if pg.length > math.MaxInt32 || last+pg.length < last {
+		return fmt.Errorf("page %d length %d too large", len(c.pages), pg.length)
 	}
-	c.Pages = append(c.Pages, pg)
-	c.starts = append(c.starts, last+pg.Length)
-	if pg.Enc.Kind == encoding.EncList {
+	c.pages = append(c.pages, pg)
+	c.starts = append(c.starts, last+pg.length)
+	if pg.enc.Kind == encoding.EncList {
 		if c.itemStarts == nil {
 			c.itemStarts = []uint64{0}
 		}
 		li := c.itemStarts[len(c.itemStarts)-1]
-		if li+pg.Enc.NumItems < li {
-			return fmt.Errorf("page %d num_items overflows", len(c.Pages)-1)
+		if li+pg.enc.NumItems < li {
+			return fmt.Errorf("page %d num_items overflows", len(c.pages)-1)
 		}
-		c.itemStarts = append(c.itemStarts, li+pg.Enc.NumItems)
+		c.itemStarts = append(c.itemStarts, li+pg.enc.NumItems)
 	}
 	return nil
 }
@@ -220,10 +251,10 @@ func (r *Reader) addPage(c *columnMeta, b []byte) error {
 // pos is the file offset of a page's first buffer (0 for a page without
 // buffers), for error messages.
 func (p *pageMeta) pos() uint64 {
-	if len(p.Offs) == 0 {
+	if len(p.offs) == 0 {
 		return 0
 	}
-	return p.Offs[0]
+	return p.offs[0]
 }
 
 func parsePage(b []byte) (pageMeta, error) {
@@ -233,11 +264,11 @@ func parsePage(b []byte) (pageMeta, error) {
 		var err error
 		switch p.Num {
 		case pb.PageBufferOffsets:
-			pg.Offs, err = p.Varints(pg.Offs)
+			pg.offs, err = p.Varints(pg.offs)
 		case pb.PageBufferSizes:
 			pg.sizes, err = p.Varints(pg.sizes)
 		case pb.PageLength:
-			pg.Length, err = p.Uint()
+			pg.length, err = p.Uint()
 		case pb.PageEncoding:
 			var body []byte
 			if body, err = p.Bytes(); err != nil {
@@ -257,13 +288,13 @@ func parsePage(b []byte) (pageMeta, error) {
 	if err != nil {
 		return pg, err
 	}
-	if len(pg.Offs) != len(pg.sizes) {
-		return pg, fmt.Errorf("%d buffer offsets but %d sizes", len(pg.Offs), len(pg.sizes))
+	if len(pg.offs) != len(pg.sizes) {
+		return pg, fmt.Errorf("%d buffer offsets but %d sizes", len(pg.offs), len(pg.sizes))
 	}
 	if encBytes == nil {
 		return pg, fmt.Errorf("page without encoding")
 	}
-	pg.Enc, err = encoding.DecodeArrayEncoding(encBytes, 0)
+	pg.enc, err = encoding.DecodeArrayEncoding(encBytes, 0)
 	return pg, err
 }
 
@@ -321,12 +352,12 @@ func decodeAny(b []byte) (url string, val []byte, err error) {
 }
 
 // readBuffers reads every buffer of a page.
-func (r *Reader) ReadBuffers(ra io.ReaderAt, p *pageMeta) ([][]byte, error) {
-	bufs := make([][]byte, len(p.Offs))
-	for i := range p.Offs {
+func (r *Reader) readBuffers(ra io.ReaderAt, p *pageMeta) ([][]byte, error) {
+	bufs := make([][]byte, len(p.offs))
+	for i := range p.offs {
 		bufs[i] = make([]byte, p.sizes[i])
-		if _, err := ra.ReadAt(bufs[i], int64(p.Offs[i])); err != nil {
-			return nil, r.wrap(p.Offs[i], err)
+		if _, err := ra.ReadAt(bufs[i], int64(p.offs[i])); err != nil {
+			return nil, r.wrap(p.offs[i], err)
 		}
 	}
 	return bufs, nil

@@ -18,12 +18,12 @@ import (
 func TestWriteListSpecExample(t *testing.T) {
 	rec := recordOf(t, `[{"l":["A","B"]},{"l":null},{"l":[]},{"l":["C","D","E"]}]`, nf("l", arrow.ListOf(arrow.BinaryTypes.String)))
 	_, r := writeRecordFile(t, rec, WriteOptions{MaxPageBytes: 1 << 20})
-	p := r.Cols[0].Pages[0]
-	if p.Enc.Kind != encoding.EncList || p.Enc.NullAdj != 6 || p.Enc.NumItems != 5 {
-		t.Fatalf("list encoding %+v", *p.Enc)
+	p := r.columns[0].pages[0]
+	if p.enc.Kind != encoding.EncList || p.enc.NullAdj != 6 || p.enc.NumItems != 5 {
+		t.Fatalf("list encoding %+v", *p.enc)
 	}
 	f, _ := os.ReadFile(r.path)
-	bufs, _ := r.ReadBuffers(bytes.NewReader(f), &p)
+	bufs, _ := r.readBuffers(bytes.NewReader(f), &p)
 	if !bytes.Equal(bufs[0], u64s(2, 8, 2, 5)) {
 		t.Fatalf("offsets %x", bufs[0])
 	}

@@ -164,9 +164,9 @@ func TestFileRoundTrip(t *testing.T) {
 				}
 				checkColumnsEqual(t, rec, got, "full read")
 				if pageBytes < 1000 {
-					for c, col := range r.Cols {
-						if len(col.Pages) < 2 && c != 0 && !isHeaderOrNull(r, c) {
-							t.Errorf("column %d (%s) has %d pages, want several", c, r.Fields[c].Name, len(col.Pages))
+					for c, col := range r.columns {
+						if len(col.pages) < 2 && c != 0 && !isHeaderOrNull(r, c) {
+							t.Errorf("column %d (%s) has %d pages, want several", c, r.fields[c].Name, len(col.pages))
 						}
 					}
 				}
@@ -188,7 +188,7 @@ func TestFileRoundTrip(t *testing.T) {
 // isHeaderOrNull reports columns that legitimately have a single page: struct
 // headers, null-typed columns and 300 bools (38 bytes).
 func isHeaderOrNull(r *Reader, c int) bool {
-	l := r.Fields[c].Logical
+	l := r.fields[c].Logical
 	return l == "struct" || l == "null" || l == "bool"
 }
 
@@ -213,9 +213,9 @@ func TestFileEmptyAndAllNull(t *testing.T) {
 	if fr.NumRows() != 0 {
 		t.Fatalf("rows = %d", fr.NumRows())
 	}
-	for c, col := range r.Cols {
-		if len(col.Pages) != 0 {
-			t.Errorf("column %d of an empty file has %d pages", c, len(col.Pages))
+	for c, col := range r.columns {
+		if len(col.pages) != 0 {
+			t.Errorf("column %d of an empty file has %d pages", c, len(col.pages))
 		}
 	}
 	got, err := fr.Read(0, 0)
@@ -235,7 +235,7 @@ func TestFileEmptyAndAllNull(t *testing.T) {
 	}
 	rec := b.NewRecordBatch()
 	fr, r = writeRecordFile(t, rec, WriteOptions{MaxPageBytes: 1 << 20})
-	if e := r.Cols[0].Pages[0].Enc; e.Kind != encoding.EncNullable || e.Nulls != encoding.AllNulls || len(r.Cols[0].Pages[0].Offs) != 0 {
+	if e := r.columns[0].pages[0].enc; e.Kind != encoding.EncNullable || e.Nulls != encoding.AllNulls || len(r.columns[0].pages[0].offs) != 0 {
 		t.Errorf("all-null float column encoded as %+v", e)
 	}
 	got, err = fr.Read(3, 9)
@@ -245,7 +245,7 @@ func TestFileEmptyAndAllNull(t *testing.T) {
 	checkColumnsEqual(t, rec.NewSlice(3, 9), got, "all null")
 	// A list without items still gives its item column one empty page, as
 	// Lance does: Lance's decoder indexes the first page of every column.
-	if items := r.Cols[4].Pages; len(items) != 1 || items[0].Length != 0 {
+	if items := r.columns[4].pages; len(items) != 1 || items[0].length != 0 {
 		t.Errorf("item column of an all-null list has pages %+v", items)
 	}
 }

@@ -136,7 +136,7 @@ func fileDescriptor(fields []*encoding.Field, rows uint64) []byte {
 	return pb.AppendUint(pb.AppendMessage(nil, pb.FileDescriptorSchema, fs), pb.FileDescriptorLength, rows)
 }
 
-// writeOptions are the encoder settings of one data file.
+// WriteOptions are the encoder settings of one data file.
 type WriteOptions struct {
 	Compression  string
 	MaxPageBytes int
@@ -156,7 +156,7 @@ func Write(w io.Writer, path string, top []*encoding.Field, cols []arrow.Array, 
 	enc := &encoding.Encoder{Sink: fw, Compression: o.Compression, MaxPageBytes: o.MaxPageBytes}
 	col := 0
 	for i, t := range top {
-		if err := enc.EncodeField(t, &col, cols[i], nil); err != nil {
+		if err := enc.EncodeField(t, &col, cols[i]); err != nil {
 			return 0, err
 		}
 	}

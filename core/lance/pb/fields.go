@@ -6,8 +6,8 @@ package pb
 
 // Well-known and map messages.
 const (
-	MapKey   Number = 1 // map entry key
-	MapValue Number = 2 // map entry value
+	mapKey   Number = 1 // map entry key
+	mapValue Number = 2 // map entry value
 
 	AnyTypeURL Number = 1 // google.protobuf.Any
 	AnyValue   Number = 2
@@ -203,5 +203,5 @@ const (
 	UpdateConfigUpsertValues  Number = 1 // map; the older form
 	UpdateConfigDeleteKeys    Number = 2 // the older form
 	UpdateConfigConfigUpdates Number = 6 // UpdateMap
-	UpdateMapEntries          Number = 1 // UpdateMapEntry, whose key is MapKey
+	UpdateMapEntries          Number = 1 // UpdateMapEntry, whose key is mapKey
 )

@@ -99,7 +99,7 @@ func SignExtend(vs []int32) []uint64 {
 // maps encode to equal bytes.
 func AppendStringMap(b []byte, num Number, m map[string]string) []byte {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		b = AppendMessage(b, num, AppendString(AppendString(nil, MapKey, k), MapValue, m[k]))
+		b = AppendMessage(b, num, AppendString(AppendString(nil, mapKey, k), mapValue, m[k]))
 	}
 	return b
 }
@@ -114,7 +114,7 @@ func AppendBytesMap(b []byte, num Number, m map[string][]byte) []byte {
 
 // MapEntry encodes one map<string,bytes> entry.
 func MapEntry(k string, v []byte) []byte {
-	return AppendBytes(AppendString(nil, MapKey, k), MapValue, v)
+	return AppendBytes(AppendString(nil, mapKey, k), mapValue, v)
 }
 
 // Any encodes a google.protobuf.Any.
@@ -126,15 +126,15 @@ func Any(typeURL string, value []byte) []byte {
 // protobuf message they should be.
 var ErrMalformed = errors.New("malformed protobuf")
 
-// Entry is one decoded field. For varint (and fixed) fields V holds the
+// Entry is one decoded field. For varint (and fixed) fields v holds the
 // value; for length-delimited fields B holds the payload. Raw is the whole
 // field (tag included) so that a caller can carry it forward byte for byte.
 type Entry struct {
-	Num  Number
-	Type protowire.Type
-	V    uint64
-	B    []byte
-	Raw  []byte
+	Num Number
+	typ protowire.Type
+	v   uint64
+	B   []byte
+	Raw []byte
 }
 
 // Walk calls fn for every field of the message in b. It never panics on
@@ -149,18 +149,18 @@ func Walk(b []byte, fn func(e Entry) error) error {
 		if m < 0 {
 			return fmt.Errorf("%w: field %d: %w", ErrMalformed, num, protowire.ParseError(m))
 		}
-		e := Entry{Num: num, Type: typ, Raw: b[:n+m]}
+		e := Entry{Num: num, typ: typ, Raw: b[:n+m]}
 		val := b[n : n+m]
 		switch typ {
 		case protowire.VarintType:
-			e.V, _ = protowire.ConsumeVarint(val)
+			e.v, _ = protowire.ConsumeVarint(val)
 		case protowire.BytesType:
 			e.B, _ = protowire.ConsumeBytes(val)
 		case protowire.Fixed64Type:
-			e.V, _ = protowire.ConsumeFixed64(val)
+			e.v, _ = protowire.ConsumeFixed64(val)
 		case protowire.Fixed32Type:
 			v, _ := protowire.ConsumeFixed32(val)
-			e.V = uint64(v)
+			e.v = uint64(v)
 		}
 		if err := fn(e); err != nil {
 			return err
@@ -170,39 +170,39 @@ func Walk(b []byte, fn func(e Entry) error) error {
 	return nil
 }
 
-// Want checks that a known field has the wire type its schema gives it.
-func (e Entry) Want(t protowire.Type) error {
-	if e.Type != t {
-		return fmt.Errorf("%w: field %d has wire type %d, want %d", ErrMalformed, e.Num, e.Type, t)
+// want checks that a known field has the wire type its schema gives it.
+func (e Entry) want(t protowire.Type) error {
+	if e.typ != t {
+		return fmt.Errorf("%w: field %d has wire type %d, want %d", ErrMalformed, e.Num, e.typ, t)
 	}
 	return nil
 }
 
 // Uint returns a varint field's value.
 func (e Entry) Uint() (uint64, error) {
-	return e.V, e.Want(protowire.VarintType)
+	return e.v, e.want(protowire.VarintType)
 }
 
 // Bytes returns a length-delimited field's payload (a string, bytes or a
 // sub-message).
 func (e Entry) Bytes() ([]byte, error) {
-	return e.B, e.Want(protowire.BytesType)
+	return e.B, e.want(protowire.BytesType)
 }
 
 // Int32 returns a varint field that protobuf declared int32.
 func (e Entry) Int32() (int32, error) {
-	if err := e.Want(protowire.VarintType); err != nil {
+	if err := e.want(protowire.VarintType); err != nil {
 		return 0, err
 	}
-	return Int32Of(e.V)
+	return int32Of(e.v)
 }
 
 // Varints decodes a repeated varint field, accepting both the packed and the
 // unpacked wire form as protobuf requires.
 func (e Entry) Varints(dst []uint64) ([]uint64, error) {
-	switch e.Type {
+	switch e.typ {
 	case protowire.VarintType:
-		return append(dst, e.V), nil
+		return append(dst, e.v), nil
 	case protowire.BytesType:
 		b := e.B
 		for len(b) > 0 {
@@ -215,7 +215,7 @@ func (e Entry) Varints(dst []uint64) ([]uint64, error) {
 		}
 		return dst, nil
 	}
-	return nil, fmt.Errorf("%w: repeated field %d has wire type %d", ErrMalformed, e.Num, e.Type)
+	return nil, fmt.Errorf("%w: repeated field %d has wire type %d", ErrMalformed, e.Num, e.typ)
 }
 
 // Int32s decodes a repeated int32 field (packed or not).
@@ -225,7 +225,7 @@ func (e Entry) Int32s(dst []int32) ([]int32, error) {
 		return nil, err
 	}
 	for _, v := range vs {
-		i, err := Int32Of(v)
+		i, err := int32Of(v)
 		if err != nil {
 			return nil, err
 		}
@@ -236,18 +236,18 @@ func (e Entry) Int32s(dst []int32) ([]int32, error) {
 
 // MapEntry decodes a map<string, string|bytes> entry.
 func (e Entry) MapEntry() (string, []byte, error) {
-	if err := e.Want(protowire.BytesType); err != nil {
+	if err := e.want(protowire.BytesType); err != nil {
 		return "", nil, err
 	}
 	var k string
 	var v []byte
 	err := Walk(e.B, func(f Entry) error {
 		switch f.Num {
-		case MapKey:
+		case mapKey:
 			b, err := f.Bytes()
 			k = string(b)
 			return err
-		case MapValue:
+		case mapValue:
 			var err error
 			v, err = f.Bytes()
 			return err
@@ -257,8 +257,8 @@ func (e Entry) MapEntry() (string, []byte, error) {
 	return k, v, err
 }
 
-// Int32Of narrows a varint that protobuf declared int32 (sign-extended).
-func Int32Of(v uint64) (int32, error) {
+// int32Of narrows a varint that protobuf declared int32 (sign-extended).
+func int32Of(v uint64) (int32, error) {
 	i := int64(v)
 	if i < -1<<31 || i > 1<<31-1 {
 		return 0, fmt.Errorf("%w: int32 out of range: %d", ErrMalformed, i)

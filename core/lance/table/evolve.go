@@ -1,12 +1,9 @@
 package table
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	tableschema "github.com/persisting/persisting/core/schema"
@@ -62,72 +59,23 @@ const newID = -1
 // copies; new nodes have id newID. itemOfList says df is the item of a list,
 // hasRows that the dataset has rows (new fields must then be nullable).
 func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows bool) (*encoding.Field, evolution, error) {
-	mismatch := func() (*encoding.Field, evolution, error) {
-		return nil, evolution{}, fmt.Errorf("%w: column %q is %s in the dataset but %s in the record; only new fields, int64 to double and null to a type can be stored",
-			ErrSchemaMismatch, path, df.Type, af.Type)
-	}
 	if af.Type.ID() == arrow.NULL {
 		return df, evolution{}, nil // nothing new: the record's values are NULL
 	}
 	if df.Logical == "null" {
-		nf, err := newFieldTree(af)
-		if err != nil {
-			return nil, evolution{}, err
-		}
-		nf.ParentID = df.ParentID
-		nf.Nullable = true
-		// The item of a list has one slot per list item, which a reader
-		// cannot size without the item column: rewrite the list instead.
-		// A nested struct must be rewritten too (see nullStruct).
-		nested := df.ParentID != -1
-		return nf, evolution{changed: true, rewrite: itemOfList || nested && hasRows && nullStruct(af)}, nil
+		return evolveNull(df, af, itemOfList, hasRows)
 	}
 	switch df.Type.ID() {
 	case arrow.STRUCT:
 		st, ok := af.Type.(*arrow.StructType)
 		if !ok {
-			return mismatch()
+			return nil, evolution{}, mismatch(df, af, path)
 		}
-		out := df.Copy()
-		var ev evolution
-		have := map[string]bool{}
-		for _, c := range df.Children {
-			have[c.Name] = true
-			i, ok := st.FieldIdx(c.Name)
-			if !ok {
-				out.Children = append(out.Children, c)
-				continue
-			}
-			nc, cev, err := evolve(c, st.Field(i), path+"."+c.Name, false, hasRows)
-			if err != nil {
-				return nil, evolution{}, err
-			}
-			out.Children = append(out.Children, nc)
-			ev.add(cev)
-		}
-		for _, f := range st.Fields() {
-			if have[f.Name] {
-				continue
-			}
-			have[f.Name] = true
-			nf, err := newFieldTree(f)
-			if err != nil {
-				return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path+"."+f.Name, err)
-			}
-			nf.ParentID = df.ID
-			nf.Nullable = nf.Nullable || hasRows
-			out.Children = append(out.Children, nf)
-			ev.changed = true
-			ev.rewrite = ev.rewrite || hasRows && nullStruct(f)
-		}
-		if !ev.changed {
-			return df, ev, nil
-		}
-		return out, ev, nil
+		return evolveStruct(df, st, path, hasRows)
 	case arrow.LIST, arrow.LARGE_LIST:
 		lt, ok := af.Type.(arrow.ListLikeType)
 		if !ok || af.Type.ID() != df.Type.ID() || len(df.Children) != 1 {
-			return mismatch()
+			return nil, evolution{}, mismatch(df, af, path)
 		}
 		nc, ev, err := evolve(df.Children[0], lt.ElemField(), path+"[]", true, hasRows)
 		if err != nil || !ev.changed {
@@ -137,6 +85,73 @@ func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows
 		out.Children = []*encoding.Field{nc}
 		return out, ev, nil
 	}
+	return evolveLeaf(df, af, path)
+}
+
+func mismatch(df *encoding.Field, af arrow.Field, path string) error {
+	return fmt.Errorf("%w: column %q is %s in the dataset but %s in the record; only new fields, int64 to double and null to a type can be stored",
+		ErrSchemaMismatch, path, df.Type, af.Type)
+}
+
+// evolveNull gives a null-typed field the record's type.
+func evolveNull(df *encoding.Field, af arrow.Field, itemOfList, hasRows bool) (*encoding.Field, evolution, error) {
+	nf, err := newFieldTree(af)
+	if err != nil {
+		return nil, evolution{}, err
+	}
+	nf.ParentID = df.ParentID
+	nf.Nullable = true
+	// The item of a list has one slot per list item, which a reader
+	// cannot size without the item column: rewrite the list instead.
+	// A nested struct must be rewritten too (see nullStruct).
+	nested := df.ParentID != -1
+	return nf, evolution{changed: true, rewrite: itemOfList || nested && hasRows && nullStruct(af)}, nil
+}
+
+// evolveStruct evolves df's children that the record has, keeps the others,
+// and adds the record's new ones after them.
+func evolveStruct(df *encoding.Field, st *arrow.StructType, path string, hasRows bool) (*encoding.Field, evolution, error) {
+	out := df.Copy()
+	var ev evolution
+	have := map[string]bool{}
+	for _, c := range df.Children {
+		have[c.Name] = true
+		i, ok := st.FieldIdx(c.Name)
+		if !ok {
+			out.Children = append(out.Children, c)
+			continue
+		}
+		nc, cev, err := evolve(c, st.Field(i), path+"."+c.Name, false, hasRows)
+		if err != nil {
+			return nil, evolution{}, err
+		}
+		out.Children = append(out.Children, nc)
+		ev.add(cev)
+	}
+	for _, f := range st.Fields() {
+		if have[f.Name] {
+			continue
+		}
+		have[f.Name] = true
+		nf, err := newFieldTree(f)
+		if err != nil {
+			return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path+"."+f.Name, err)
+		}
+		nf.ParentID = df.ID
+		nf.Nullable = nf.Nullable || hasRows
+		out.Children = append(out.Children, nf)
+		ev.changed = true
+		ev.rewrite = ev.rewrite || hasRows && nullStruct(f)
+	}
+	if !ev.changed {
+		return df, ev, nil
+	}
+	return out, ev, nil
+}
+
+// evolveLeaf: the same type, ints into a double column, or int64 widened
+// to double (a rewrite).
+func evolveLeaf(df *encoding.Field, af arrow.Field, path string) (*encoding.Field, evolution, error) {
 	lt, err := encoding.LogicalType(af.Type)
 	if err != nil {
 		return nil, evolution{}, fmt.Errorf("lance: column %q: %w", path, err)
@@ -151,7 +166,7 @@ func evolve(df *encoding.Field, af arrow.Field, path string, itemOfList, hasRows
 			Nullable: df.Nullable, Metadata: df.Metadata}
 		return nf, evolution{changed: true, rewrite: true}, nil
 	}
-	return mismatch()
+	return nil, evolution{}, mismatch(df, af, path)
 }
 
 // nullStruct reports whether a field missing from a file would read as a
@@ -201,123 +216,13 @@ func assignIDs(f *encoding.Field, parent int32, next *int32) {
 	}
 }
 
-// conform returns arr as an array of f's type: ints become doubles where f
-// says double, struct children are matched by name (missing ones are NULL),
-// list items are conformed likewise, and a null-typed array becomes NULLs of
-// f's type. The result has offset 0 where it had to be rebuilt.
+// conform returns arr as an array of f's type (schema.ConformArray: ints
+// become doubles, struct children are matched by name, list items are
+// conformed likewise, a null-typed array becomes NULLs of f's type).
 func conform(arr arrow.Array, f *encoding.Field) (arrow.Array, error) {
-	n := arr.Len()
-	t := arr.DataType()
-	if t.ID() == arrow.NULL && f.Type.ID() != arrow.NULL {
-		return tableschema.NullArray(memory.DefaultAllocator, f.Type, n), nil
+	c, err := tableschema.ConformArray(f.Name, arr, f.Type, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSchemaMismatch, err)
 	}
-	switch f.Type.ID() {
-	case arrow.STRUCT:
-		s, ok := arr.(*array.Struct)
-		if !ok {
-			break
-		}
-		st := s.DataType().(*arrow.StructType)
-		kids := make([]arrow.ArrayData, len(f.Children))
-		for i, c := range f.Children {
-			var k arrow.Array
-			if j, ok := st.FieldIdx(c.Name); ok {
-				var err error
-				if k, err = conform(s.Field(j), c); err != nil {
-					return nil, err
-				}
-			} else {
-				k = tableschema.NullArray(memory.DefaultAllocator, c.Type, n)
-			}
-			kids[i] = k.Data()
-			defer k.Release()
-		}
-		d := array.NewData(f.Type, n, []*memory.Buffer{validityOf(arr)}, kids, arr.NullN(), 0)
-		defer d.Release()
-		return array.MakeFromData(d), nil
-	case arrow.LIST, arrow.LARGE_LIST:
-		l, ok := arr.(array.ListLike)
-		if !ok || t.ID() != f.Type.ID() {
-			break
-		}
-		d := arr.Data()
-		large := t.ID() == arrow.LARGE_LIST
-		start, end := int64(0), int64(0)
-		if n > 0 {
-			start, end = encoding.OffsetAt(d, large, 0), encoding.OffsetAt(d, large, n)
-		}
-		vals := array.NewSlice(l.ListValues(), start, end)
-		defer vals.Release()
-		items, err := conform(vals, f.Children[0])
-		if err != nil {
-			return nil, err
-		}
-		defer items.Release()
-		width := 4
-		if large {
-			width = 8
-		}
-		offs := make([]byte, width*(n+1))
-		for i := 0; i <= n; i++ {
-			o := int64(0)
-			if n > 0 {
-				o = encoding.OffsetAt(d, large, i) - start
-			}
-			if large {
-				binary.LittleEndian.PutUint64(offs[8*i:], uint64(o))
-			} else {
-				binary.LittleEndian.PutUint32(offs[4*i:], uint32(o))
-			}
-		}
-		nd := array.NewData(f.Type, n, []*memory.Buffer{validityOf(arr), memory.NewBufferBytes(offs)},
-			[]arrow.ArrayData{items.Data()}, arr.NullN(), 0)
-		defer nd.Release()
-		return array.MakeFromData(nd), nil
-	case arrow.FLOAT64:
-		if t.ID() == arrow.INT64 {
-			ints := arr.(*array.Int64).Int64Values()
-			vals := make([]float64, n)
-			for i, v := range ints {
-				vals[i] = float64(v)
-			}
-			bufs := []*memory.Buffer{validityOf(arr), memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(vals))}
-			nd := array.NewData(f.Type, n, bufs, nil, arr.NullN(), 0)
-			defer nd.Release()
-			return array.MakeFromData(nd), nil
-		}
-	}
-	if lt, err := encoding.LogicalType(t); err == nil && lt == f.Logical && !isNested(f.Type) {
-		arr.Retain()
-		return arr, nil
-	}
-	return nil, fmt.Errorf("%w: column %q: cannot store %s as %s", ErrSchemaMismatch, f.Name, t, f.Type)
-}
-
-func isNested(t arrow.DataType) bool {
-	switch t.ID() {
-	case arrow.STRUCT, arrow.LIST, arrow.LARGE_LIST:
-		return true
-	}
-	return false
-}
-
-// validityOf copies the validity bitmap of arr to a buffer starting at bit 0,
-// or returns nil when arr has no nulls.
-func validityOf(arr arrow.Array) *memory.Buffer {
-	if arr.NullN() == 0 {
-		return nil
-	}
-	n := arr.Len()
-	bm := make([]byte, bitutil.BytesForBits(int64(n)))
-	d := arr.Data()
-	if b := d.Buffers()[0]; b != nil {
-		bitutil.CopyBitmap(b.Bytes(), d.Offset(), n, bm, 0)
-	} else {
-		for i := 0; i < n; i++ {
-			if arr.IsValid(i) {
-				bitutil.SetBit(bm, i)
-			}
-		}
-	}
-	return memory.NewBufferBytes(bm)
+	return c, nil
 }

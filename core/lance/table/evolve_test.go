@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -45,8 +44,8 @@ func preservesNullability(t *testing.T, m *Manifest) bool {
 	t.Helper()
 	v := false
 	pb.Walk(mergeBody(t, m), func(p pb.Entry) error {
-		if p.Num == 4 && p.Type == protowire.VarintType {
-			v = p.V != 0
+		if n, err := p.Uint(); p.Num == 4 && err == nil {
+			v = n != 0
 		}
 		return nil
 	})
@@ -102,8 +101,8 @@ func TestWidenMatchesReference(t *testing.T) {
 			t.Errorf("fragment %d extra file: ours %+v, ref %+v", i, x, rx)
 		}
 		r, data := openDataFile(t, ours, x)
-		if r.Rows != of.physicalRows || uint64(len(data)) != x.size || len(r.Cols) != 1 {
-			t.Errorf("fragment %d extra file: %d rows, %d bytes (manifest says %d), %d columns", i, r.Rows, len(data), x.size, len(r.Cols))
+		if r.Rows() != of.physicalRows || uint64(len(data)) != x.size || r.NumColumns() != 1 {
+			t.Errorf("fragment %d extra file: %d rows, %d bytes (manifest says %d), %d columns", i, r.Rows(), len(data), x.size, r.NumColumns())
 		}
 	}
 	if preservesNullability(t, ourM) {
@@ -160,8 +159,8 @@ func TestWidenKeepsDeletionFiles(t *testing.T) {
 			t.Fatalf("fragment %d files %+v", fr.id, nf.files)
 		}
 		r, _ := openDataFile(t, dir, x)
-		if r.Rows != fr.physicalRows {
-			t.Errorf("fragment %d: extra file has %d rows, fragment %d physical rows", fr.id, r.Rows, fr.physicalRows)
+		if r.Rows() != fr.physicalRows {
+			t.Errorf("fragment %d: extra file has %d rows, fragment %d physical rows", fr.id, r.Rows(), fr.physicalRows)
 		}
 		if !slicesContain(fr.files[0].fields, oldID) || !slicesContain(nf.files[0].fields, oldID) {
 			t.Errorf("fragment %d: old id %d should stay in the old file", fr.id, oldID)
@@ -291,5 +290,42 @@ func TestMakeNullsNested(t *testing.T) {
 			t.Errorf("%s: %v", typ, err)
 		}
 		a.Release()
+	}
+}
+
+// A sliced record whose types are already the dataset's is stored as is
+// (conform shares it, offsets at every level), and a fixed-size list whose
+// item field is named otherwise takes the dataset's item field.
+func TestAppendSlicedSameTypes(t *testing.T) {
+	sc := arrow.NewSchema([]arrow.Field{
+		nf("st", arrow.StructOf(nf("a", arrow.PrimitiveTypes.Int64), nf("s", arrow.BinaryTypes.String))),
+		nf("l", arrow.ListOf(arrow.PrimitiveTypes.Int64)),
+		nf("ll", arrow.LargeListOf(arrow.BinaryTypes.String)),
+		nf("v", arrow.FixedSizeListOfField(2, arrow.Field{Name: "element", Type: arrow.PrimitiveTypes.Float32})),
+	}, nil)
+	rec, _, err := array.RecordFromJSON(memoryAllocator, sc, strings.NewReader(`[
+{"st":{"a":1,"s":"x"},"l":[1,2],"ll":["a"],"v":[1,2]},
+{"st":null,"l":null,"ll":null,"v":null},
+{"st":{"a":null,"s":"z"},"l":[],"ll":[],"v":[3,4]},
+{"st":{"a":4,"s":null},"l":[null,4],"ll":[null,"d"],"v":[5,6]},
+{"st":{"a":5,"s":"w"},"l":[5],"ll":["e"],"v":[7,8]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	dir := filepath.Join(t.TempDir(), "ds")
+	if _, err := Append(dir, rec.NewSlice(0, 1), nil, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Append(dir, rec.NewSlice(1, 4), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"l":[1,2],"ll":["a"],"st":{"a":1,"s":"x"},"v":[1,2]},` +
+		`{"l":null,"ll":null,"st":{"a":null,"s":null},"v":null},` +
+		`{"l":[],"ll":[],"st":{"a":null,"s":"z"},"v":[3,4]},` +
+		`{"l":[null,4],"ll":[null,"d"],"st":{"a":4,"s":null},"v":[5,6]}]`
+	if got := readAllJSON(t, d); normJSON(t, got) != normJSON(t, want) {
+		t.Fatalf("got %s\nwant %s", got, want)
 	}
 }

@@ -67,21 +67,7 @@ func physicalRow(deleted []uint32, live int64) int64 {
 func (d *Dataset) readFragment(st *fragState, lo, hi int64) (arrow.RecordBatch, error) {
 	pStart := physicalRow(st.deleted, lo)
 	pEnd := physicalRow(st.deleted, hi-1) + 1
-	// Runs of live rows inside [pStart, pEnd), relative to pStart.
-	var keep []encoding.Span
-	if len(st.deleted) > 0 {
-		at := pStart
-		k := sort.Search(len(st.deleted), func(j int) bool { return int64(st.deleted[j]) >= pStart })
-		for ; k < len(st.deleted) && int64(st.deleted[k]) < pEnd; k++ {
-			if del := int64(st.deleted[k]); del > at {
-				keep = append(keep, encoding.Span{Start: int(at - pStart), End: int(del - pStart)})
-			}
-			at = int64(st.deleted[k]) + 1
-		}
-		if at < pEnd {
-			keep = append(keep, encoding.Span{Start: int(at - pStart), End: int(pEnd - pStart)})
-		}
-	}
+	keep := liveRuns(st.deleted, pStart, pEnd)
 	type openFile struct {
 		r *file.Reader
 		f store.Object
@@ -138,11 +124,36 @@ func (d *Dataset) readFragment(st *fragState, lo, hi int64) (arrow.RecordBatch, 
 	return array.NewRecordBatch(d.arrow, cols, hi-lo), nil
 }
 
-// takeRuns concatenates the given slot ranges of a.
-func takeRuns(a arrow.Array, runs []encoding.Span) (arrow.Array, error) {
+// run is a half-open range [start, end) of rows.
+type run struct{ start, end int64 }
+
+// liveRuns returns the runs of live rows inside physical rows [pStart,
+// pEnd), relative to pStart, given the sorted deleted rows; nil when no row
+// is deleted.
+func liveRuns(deleted []uint32, pStart, pEnd int64) []run {
+	if len(deleted) == 0 {
+		return nil
+	}
+	var keep []run
+	at := pStart
+	k := sort.Search(len(deleted), func(j int) bool { return int64(deleted[j]) >= pStart })
+	for ; k < len(deleted) && int64(deleted[k]) < pEnd; k++ {
+		if del := int64(deleted[k]); del > at {
+			keep = append(keep, run{at - pStart, del - pStart})
+		}
+		at = int64(deleted[k]) + 1
+	}
+	if at < pEnd {
+		keep = append(keep, run{at - pStart, pEnd - pStart})
+	}
+	return keep
+}
+
+// takeRuns concatenates the given row ranges of a.
+func takeRuns(a arrow.Array, runs []run) (arrow.Array, error) {
 	parts := make([]arrow.Array, len(runs))
 	for i, r := range runs {
-		parts[i] = array.NewSlice(a, int64(r.Start), int64(r.End))
+		parts[i] = array.NewSlice(a, r.start, r.end)
 	}
 	defer func() {
 		for _, p := range parts {

@@ -17,7 +17,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/file"
 	"github.com/persisting/persisting/core/lance/pb"
 	"github.com/persisting/persisting/core/store"
@@ -107,7 +106,7 @@ func TestReadReferenceDemo(t *testing.T) {
 // demoRecord is version 1 of make_demo.py, built with Arrow.
 func demoRecord(t *testing.T) arrow.RecordBatch {
 	meta := func(c string) arrow.Metadata {
-		return arrow.NewMetadata([]string{encoding.MetaCompression}, []string{c})
+		return arrow.NewMetadata([]string{"lance-encoding:compression"}, []string{c}) // Lance's key
 	}
 	sc := arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
@@ -186,17 +185,17 @@ func TestWriterMatchesReference(t *testing.T) {
 	// compression when it does not pay off); their values must still match.
 	refR, refF := openDataFile(t, demo, rf.files[0])
 	ourR, ourF := openDataFile(t, ours, of.files[0])
-	if a, b := appendFields(nil, 1, refR.Fields), appendFields(nil, 1, ourR.Fields); !bytes.Equal(a, b) || refR.Rows != ourR.Rows {
+	if a, b := appendFields(nil, 1, refR.Fields()), appendFields(nil, 1, ourR.Fields()); !bytes.Equal(a, b) || refR.Rows() != ourR.Rows() {
 		t.Errorf("FileDescriptor differs:\n ref %x\nours %x", a, b)
 	}
-	if len(refR.Cols) != len(ourR.Cols) || len(ourR.Cols) != 13 {
-		t.Fatalf("columns: ref %d, ours %d", len(refR.Cols), len(ourR.Cols))
+	if refR.NumColumns() != ourR.NumColumns() || ourR.NumColumns() != 13 {
+		t.Fatalf("columns: ref %d, ours %d", refR.NumColumns(), ourR.NumColumns())
 	}
 	if !bytes.Equal(refF[len(refF)-16:], ourF[len(ourF)-16:]) {
 		t.Errorf("data file footer tail: ref %x, ours %x", refF[len(refF)-16:], ourF[len(ourF)-16:])
 	}
-	for c := range ourR.Cols {
-		rp, op := refR.Cols[c].Pages, ourR.Cols[c].Pages
+	for c := range ourR.NumColumns() {
+		rp, op := refR.Pages(c), ourR.Pages(c)
 		if len(rp) != len(op) {
 			t.Errorf("column %d: %d pages, ref %d", c, len(op), len(rp))
 			continue
@@ -205,11 +204,11 @@ func TestWriterMatchesReference(t *testing.T) {
 			continue
 		}
 		for i := range rp {
-			if rp[i].Length != op[i].Length || !reflect.DeepEqual(rp[i].Enc, op[i].Enc) || !reflect.DeepEqual(rp[i].Offs, op[i].Offs) {
-				t.Errorf("column %d page %d: ref %+v / %+v, ours %+v / %+v", c, i, rp[i], *rp[i].Enc, op[i], *op[i].Enc)
+			if rp[i].Length != op[i].Length || !reflect.DeepEqual(rp[i].Encoding, op[i].Encoding) || !reflect.DeepEqual(rp[i].BufferOffsets, op[i].BufferOffsets) {
+				t.Errorf("column %d page %d: ref %+v / %+v, ours %+v / %+v", c, i, rp[i], *rp[i].Encoding, op[i], *op[i].Encoding)
 			}
-			rb, _ := refR.ReadBuffers(bytes.NewReader(refF), &rp[i])
-			ob, _ := ourR.ReadBuffers(bytes.NewReader(ourF), &op[i])
+			rb, _ := refR.PageBuffers(bytes.NewReader(refF), c, i)
+			ob, _ := ourR.PageBuffers(bytes.NewReader(ourF), c, i)
 			if !reflect.DeepEqual(rb, ob) {
 				t.Errorf("column %d page %d buffers: ref %x, ours %x", c, i, rb, ob)
 			}

@@ -25,12 +25,45 @@ const (
 
 func readRoaring(data []byte) ([]uint32, error) {
 	r := &byteReader{b: data}
+	h, err := readRoaringHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint32
+	for i, key := range h.keys {
+		switch {
+		case h.runs != nil && h.runs[i/8]&(1<<(i%8)) != 0:
+			out, err = appendRunContainer(r, key, out)
+		case h.cards[i] > roaringArrayMax:
+			out, err = appendBitmapContainer(r, key, out)
+		default:
+			out, err = appendArrayContainer(r, key, h.cards[i], out)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// roaringHeader is what precedes the containers: each container's key
+// (its high 16 bits, shifted into place) and cardinality, and the bitset of
+// run containers (nil when there are none).
+type roaringHeader struct {
+	keys  []uint32
+	cards []int
+	runs  []byte
+}
+
+// readRoaringHeader reads the cookie, the descriptive header and the
+// offsets (skipped: containers are read in order).
+func readRoaringHeader(r *byteReader) (*roaringHeader, error) {
 	cookie, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
+	h := &roaringHeader{}
 	var count int
-	var runs []byte
 	hasOffsets := true
 	switch {
 	case cookie == roaringCookieNoRun:
@@ -44,16 +77,15 @@ func readRoaring(data []byte) ([]uint32, error) {
 		count = int(c)
 	case cookie&0xFFFF == roaringCookie:
 		count = int(cookie>>16) + 1
-		if runs, err = r.bytes((count + 7) / 8); err != nil {
+		if h.runs, err = r.bytes((count + 7) / 8); err != nil {
 			return nil, err
 		}
 		hasOffsets = count >= roaringNoOffsetLimit
 	default:
 		return nil, fmt.Errorf("roaring: bad cookie %#x", cookie)
 	}
-	keys := make([]uint32, count)
-	cards := make([]int, count)
-	for i := range keys {
+	h.keys, h.cards = make([]uint32, count), make([]int, count)
+	for i := range h.keys {
 		k, err := r.u16()
 		if err != nil {
 			return nil, err
@@ -62,56 +94,66 @@ func readRoaring(data []byte) ([]uint32, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys[i], cards[i] = uint32(k)<<16, int(c)+1
+		h.keys[i], h.cards[i] = uint32(k)<<16, int(c)+1
 	}
 	if hasOffsets {
 		if _, err := r.bytes(4 * count); err != nil {
 			return nil, err
 		}
 	}
-	var out []uint32
-	for i := range keys {
-		switch {
-		case runs != nil && runs[i/8]&(1<<(i%8)) != 0:
-			n, err := r.u16()
-			if err != nil {
-				return nil, err
-			}
-			for j := 0; j < int(n); j++ {
-				start, err := r.u16()
-				if err != nil {
-					return nil, err
-				}
-				l, err := r.u16()
-				if err != nil {
-					return nil, err
-				}
-				for v := int(start); v <= int(start)+int(l) && v <= 0xFFFF; v++ {
-					out = append(out, keys[i]|uint32(v))
-				}
-			}
-		case cards[i] > roaringArrayMax:
-			words, err := r.bytes(8192)
-			if err != nil {
-				return nil, err
-			}
-			for w := 0; w < 1024; w++ {
-				word := binary.LittleEndian.Uint64(words[8*w:])
-				for word != 0 {
-					bit := bits.TrailingZeros64(word)
-					out = append(out, keys[i]|uint32(w*64+bit))
-					word &= word - 1
-				}
-			}
-		default:
-			vals, err := r.bytes(2 * cards[i])
-			if err != nil {
-				return nil, err
-			}
-			for j := 0; j < cards[i]; j++ {
-				out = append(out, keys[i]|uint32(binary.LittleEndian.Uint16(vals[2*j:])))
-			}
+	return h, nil
+}
+
+// appendRunContainer appends the values of a run container: u16 n, then n
+// runs of (u16 start, u16 length-1).
+func appendRunContainer(r *byteReader, key uint32, out []uint32) ([]uint32, error) {
+	n, err := r.u16()
+	if err != nil {
+		return nil, err
+	}
+	for j := 0; j < int(n); j++ {
+		start, err := r.u16()
+		if err != nil {
+			return nil, err
 		}
+		l, err := r.u16()
+		if err != nil {
+			return nil, err
+		}
+		for v := int(start); v <= int(start)+int(l) && v <= 0xFFFF; v++ {
+			out = append(out, key|uint32(v))
+		}
+	}
+	return out, nil
+}
+
+// appendBitmapContainer appends the values of a bitmap container: 1024
+// little-endian u64 words.
+func appendBitmapContainer(r *byteReader, key uint32, out []uint32) ([]uint32, error) {
+	words, err := r.bytes(8192)
+	if err != nil {
+		return nil, err
+	}
+	for w := 0; w < 1024; w++ {
+		word := binary.LittleEndian.Uint64(words[8*w:])
+		for word != 0 {
+			bit := bits.TrailingZeros64(word)
+			out = append(out, key|uint32(w*64+bit))
+			word &= word - 1
+		}
+	}
+	return out, nil
+}
+
+// appendArrayContainer appends the values of an array container: card u16
+// values.
+func appendArrayContainer(r *byteReader, key uint32, card int, out []uint32) ([]uint32, error) {
+	vals, err := r.bytes(2 * card)
+	if err != nil {
+		return nil, err
+	}
+	for j := 0; j < card; j++ {
+		out = append(out, key|uint32(binary.LittleEndian.Uint16(vals[2*j:])))
 	}
 	return out, nil
 }
