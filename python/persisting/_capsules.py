@@ -27,6 +27,13 @@ _pythonapi.PyMem_RawCalloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
 _pythonapi.PyMem_RawFree.restype = None
 _pythonapi.PyMem_RawFree.argtypes = [ctypes.c_void_p]
 
+# The destructor gets the capsule while it is being deallocated: it must not
+# become a Python object again (ctypes' py_object would take a reference and
+# deallocate it a second time), so it is read through a raw pointer.
+_pointer_of_raw = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", _pythonapi)
+)
+
 _STREAM_NAME = b"arrow_array_stream"
 _RELEASE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
@@ -52,9 +59,9 @@ def array_pointers(batch: pa.RecordBatch) -> tuple[tuple[Any, Any], int, int]:
     return (schema_capsule, array_capsule), array, schema
 
 
-@ctypes.CFUNCTYPE(None, ctypes.py_object)
-def _destroy_stream(capsule: Any) -> None:
-    address = _pythonapi.PyCapsule_GetPointer(capsule, _STREAM_NAME)
+@ctypes.PYFUNCTYPE(None, ctypes.c_void_p)
+def _destroy_stream(capsule: int) -> None:
+    address = _pointer_of_raw(capsule, _STREAM_NAME)
     stream = ArrowArrayStream.from_address(address)
     if stream.release:
         stream.release(address)
