@@ -13,7 +13,7 @@
 //	file      the data file container: writer, reader, footer, magic
 //	table     this package: manifests, transactions, commits, versions,
 //	          deletion files, Open / OpenVersion / ListVersions, Append,
-//	          ReadRange, schema evolution (later compaction and cleanup)
+//	          ReadRange, schema evolution, compaction and cleanup
 //
 // Every byte this package reads or writes goes through a core/store.Store
 // (Options.Store, else store.Local on Options.FS): commits use its atomic
@@ -36,6 +36,10 @@
 //	write.go           data files and the extra files of rewritten columns
 //	build_manifest.go  the next version's manifest
 //	evolve.go          schema evolution on append: evolved field trees
+//	compact.go         Compact: planning runs of small fragments, rewriting them
+//	compact_commit.go  the Rewrite transaction, its manifest, rebase and conflicts
+//	cleanup.go         Cleanup: version retention and unreferenced files
+//	indices.go         the index section: index UUIDs and fragment coverage
 //
 // Invariants this package keeps on every commit (§13): data files, deletion
 // files and manifests are immutable once referenced; a fragment id or a field
