@@ -37,7 +37,8 @@ type bucket struct {
 
 	mu      sync.Mutex
 	done    []completion
-	failed  map[uint64]string // error text of failed tokens, taken once
+	failed  map[uint64]string // error JSON of failed tokens, taken once
+	results map[uint64]string // result JSON of tokens that have one, taken once
 	efdOpen bool
 }
 
@@ -51,7 +52,7 @@ func openBucket(cfgJSON string) (*bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	b := &bucket{efd: efd, efdOpen: true, failed: map[uint64]string{}, opts: opts}
+	b := &bucket{efd: efd, efdOpen: true, failed: map[uint64]string{}, results: map[uint64]string{}, opts: opts}
 	ecfg := opts.Config(func(s *engine.LanceSink) { b.sink = s })
 	ecfg.OnSpace = b.signal
 	if opts.EnableMetrics {
@@ -109,6 +110,20 @@ func (b *bucket) poll(tokens []uint64, status []int32, first []int64) int {
 	}
 	b.done = append(b.done[:0], b.done[n:]...)
 	return n
+}
+
+func (b *bucket) keepResult(token uint64, js string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.results[token] = js
+}
+
+func (b *bucket) takeResult(token uint64) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	js := b.results[token]
+	delete(b.results, token)
+	return js
 }
 
 func (b *bucket) takeError(token uint64) string {

@@ -13,6 +13,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import lance
 import pytest
 
 from persisting import PersistingBackend
@@ -71,9 +72,15 @@ async def read_all(path: str, **options) -> list[dict]:
         await backend.close()
 
 
-async def test_sigkill_loses_no_acknowledged_record_and_duplicates_none(tmp_path):
+# Compaction every 2 flushes and cleanup down to 2 versions put most kills
+# inside a compaction or a cleanup too.
+MAINTENANCE = {"compact_every": 2, "keep_versions": 2, "keep_versions_seconds": 0}
+
+
+@pytest.mark.parametrize("maintenance", [{}, MAINTENANCE], ids=["flushes", "compacting"])
+async def test_sigkill_loses_no_acknowledged_record_and_duplicates_none(tmp_path, maintenance):
     path = str(tmp_path / "bucket_0")
-    options = {"enable_wal": True, "wal_sync_interval": 0, "batch_size": 7}
+    options = {"enable_wal": True, "wal_sync_interval": 0, "batch_size": 7, **maintenance}
     rng = random.Random(int(os.environ.get("PERSISTING_CRASH_SEED", "1234")))
     all_started: dict[int, set[int]] = defaultdict(set)
     all_acked: dict[int, set[int]] = defaultdict(set)
@@ -101,6 +108,9 @@ async def test_sigkill_loses_no_acknowledged_record_and_duplicates_none(tmp_path
             extra = set(got) - all_acked[p]
             # Only a put that was in flight at the kill may be there unacknowledged.
             assert extra <= all_started[p], f"cycle {cycle}: records never written: {extra}"
+        # pylance opens what the crash left and sees the persisted rows.
+        if rows:
+            assert lance.dataset(os.path.join(path, "data.lance")).count_rows() == len(rows)
     assert sum(len(v) for v in all_acked.values()) > CYCLES, "the writer hardly wrote anything"
 
 

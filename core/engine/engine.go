@@ -83,6 +83,8 @@ type Config struct {
 	Metrics *metrics.Bucket
 	// Listeners receive the engine's events besides Stats and Metrics.
 	Listeners []EventListener
+	// Maintenance, when set, compacts and cleans up the sink.
+	Maintenance *MaintenanceConfig
 	// FS is the filesystem of the WAL; nil means the real one. Tests inject
 	// faults through it.
 	FS vfs.FS
@@ -124,6 +126,16 @@ type Stats struct {
 	TruncatedBytes  int64  `json:"truncated_bytes"`
 	TruncatedFile   string `json:"truncated_file,omitempty"`
 	DroppedFrames   int    `json:"dropped_frames"`
+	// Fragments of the dataset's current version; maintenance runs
+	// (compaction and version cleanup) and what they did.
+	Fragments          int                `json:"fragments"`
+	Maintenances       int64              `json:"maintenances"`
+	MaintenanceErrors  int64              `json:"maintenance_errors"`
+	LastMaintenanceErr string             `json:"last_maintenance_error,omitempty"`
+	LastMaintenance    *MaintenanceResult `json:"last_maintenance,omitempty"`
+	FragmentsCompacted int64              `json:"fragments_compacted"`
+	VersionsRemoved    int64              `json:"versions_removed"`
+	BytesReclaimed     int64              `json:"bytes_reclaimed"`
 	// DamagedFiles are what recovery moved or copied into wal/damaged:
 	// segments it dropped and tails it cut, kept for an operator to look at.
 	DamagedFiles []string `json:"damaged_files,omitempty"`
@@ -165,6 +177,10 @@ type Engine struct {
 	waiters  []flushWaiter // sorted by target
 	// lastFlushErr is the error of the last flush, nil after a good one.
 	lastFlushErr error
+	// flushesSinceMaint counts flushes since the last maintenance run;
+	// maintQueue holds the runs someone asked for.
+	flushesSinceMaint int
+	maintQueue        []maintRequest
 	// afterRelease are flush waiters to complete once the log is truncated.
 	afterRelease []flushWaiter
 	stats        Stats     // the fixed fields; counts come from events
@@ -178,6 +194,7 @@ type Engine struct {
 	flushDone  chan struct{}
 	commitKick chan struct{}
 	commitDone chan struct{}
+	maintKick  chan struct{}
 	quit       chan struct{}
 	closeDone  chan struct{}
 	closeErr   error
@@ -235,6 +252,7 @@ func Open(cfg Config) (*Engine, error) {
 		flushDone:  make(chan struct{}),
 		commitKick: make(chan struct{}, 1),
 		commitDone: make(chan struct{}),
+		maintKick:  make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		closeDone:  make(chan struct{}),
 	}
@@ -564,6 +582,7 @@ func (e *Engine) flushLoop() {
 	for {
 		select {
 		case <-e.flushKick:
+		case <-e.maintKick:
 		case <-e.quit:
 			return
 		}
@@ -572,6 +591,7 @@ func (e *Engine) flushLoop() {
 			progress = false
 			e.survive("the flush loop", func() { progress = e.flushOnce() })
 		}
+		e.survive("maintenance", e.maintain)
 	}
 }
 
@@ -622,7 +642,7 @@ func (e *Engine) finishFlush(n int64, watermark uint64, took time.Duration, err 
 	e.lastFlushErr = err
 	var ready []flushWaiter
 	if err != nil {
-		e.emit(func(l EventListener) { l.FlushDone(n, took, err, e.buf.rows) })
+		e.emit(func(l EventListener) { l.FlushDone(n, took, err, e.buf.rows, e.fragments()) })
 		ready, e.waiters = e.waiters, nil
 		return ready
 	}
@@ -633,7 +653,8 @@ func (e *Engine) finishFlush(n int64, watermark uint64, took time.Duration, err 
 		e.buf.rebase(rows)
 	}
 	e.seqBase = watermark
-	e.emit(func(l EventListener) { l.FlushDone(n, took, nil, e.buf.rows) })
+	e.flushesSinceMaint++
+	e.emit(func(l EventListener) { l.FlushDone(n, took, nil, e.buf.rows, e.fragments()) })
 	i := 0
 	for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
 		i++
@@ -694,6 +715,7 @@ func (e *Engine) Stats() Stats {
 	if e.table != nil {
 		s.Columns = e.table.NumFields()
 	}
+	s.Fragments = e.fragments()
 	if s.Ready && e.log != nil {
 		s.WALSize = e.log.Size()
 		s.WALSegments = e.log.Segments()
@@ -731,6 +753,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.quit)
 	<-e.flushDone
+	e.failMaintenance()
 	<-e.commitDone // fails what is still queued and closes the log
 	e.mu.Lock()
 	e.buf.release()
@@ -749,6 +772,14 @@ func (e *Engine) Close() error {
 	e.cfg.Metrics.Unregister()
 	e.closeErr = errors.Join(flushErr, sinkErr, e.lock.release())
 	return e.closeErr
+}
+
+// fragments is the dataset's fragment count (0 for a sink without any).
+func (e *Engine) fragments() int {
+	if m, ok := e.sink.(Maintainer); ok {
+		return m.Fragments()
+	}
+	return 0
 }
 
 // emit reports one event to every listener.

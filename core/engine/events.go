@@ -23,8 +23,8 @@ type EventListener interface {
 	// SchemaChanged: the table schema evolved.
 	SchemaChanged()
 	// FlushDone: a flush of rows to the sink ended, with err or not; the
-	// buffer now holds buffered rows.
-	FlushDone(rows int64, took time.Duration, err error, buffered int64)
+	// buffer now holds buffered rows and the dataset fragments fragments.
+	FlushDone(rows int64, took time.Duration, err error, buffered int64, fragments int)
 	// WALGroup: a group of appends was written to the log as frames holding
 	// rows; raw and stored are payload bytes before and after compression.
 	WALGroup(rows, raw, stored int64, codec string, logSize int64)
@@ -38,6 +38,9 @@ type EventListener interface {
 	Replayed(rows int64)
 	// Corrupt: the log is damaged beyond a torn tail.
 	Corrupt()
+	// Maintained: a compaction and/or cleanup ran, with err or not; the
+	// dataset now has fragments fragments.
+	Maintained(res MaintenanceResult, fragments int, err error)
 }
 
 // counters is the listener behind Stats.
@@ -62,7 +65,7 @@ func (c *counters) SchemaChanged() {
 	c.s.SchemaChanges++
 }
 
-func (c *counters) FlushDone(rows int64, took time.Duration, err error, buffered int64) {
+func (c *counters) FlushDone(rows int64, took time.Duration, err error, buffered int64, fragments int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
@@ -106,6 +109,26 @@ func (c *counters) Replayed(rows int64) {
 	c.s.RecoveredRows += rows
 }
 
+func (c *counters) Maintained(res MaintenanceResult, fragments int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.s.Maintenances++
+	if err != nil {
+		c.s.MaintenanceErrors++
+		c.s.LastMaintenanceErr = err.Error()
+		return
+	}
+	c.s.LastMaintenanceErr = ""
+	c.s.LastMaintenance = &res
+	if res.Compact != nil {
+		c.s.FragmentsCompacted += int64(res.Compact.FragmentsRemoved)
+	}
+	if res.Cleanup != nil {
+		c.s.VersionsRemoved += int64(res.Cleanup.VersionsRemoved)
+		c.s.BytesReclaimed += res.Cleanup.BytesReclaimed
+	}
+}
+
 // fill copies the counters into s.
 func (c *counters) fill(s *Stats) {
 	c.mu.Lock()
@@ -116,6 +139,8 @@ func (c *counters) fill(s *Stats) {
 	s.WALSyncs, s.WALGroups, s.WALRecords, s.WALBytesRaw, s.WALBytesStored = k.WALSyncs, k.WALGroups, k.WALRecords, k.WALBytesRaw, k.WALBytesStored
 	s.RecoveredFrames, s.RecoveredRows = k.RecoveredFrames, k.RecoveredRows
 	s.TruncatedBytes, s.TruncatedFile, s.DroppedFrames, s.DamagedFiles = k.TruncatedBytes, k.TruncatedFile, k.DroppedFrames, k.DamagedFiles
+	s.Maintenances, s.MaintenanceErrors, s.LastMaintenanceErr, s.LastMaintenance = k.Maintenances, k.MaintenanceErrors, k.LastMaintenanceErr, k.LastMaintenance
+	s.FragmentsCompacted, s.VersionsRemoved, s.BytesReclaimed = k.FragmentsCompacted, k.VersionsRemoved, k.BytesReclaimed
 }
 
 // metricsListener reports events into a bucket's Prometheus series; a nil
@@ -128,9 +153,10 @@ func (m metricsListener) Appended(rows, buffered int64) {
 }
 func (m metricsListener) Backpressure()  { m.b.AddBackpressure() }
 func (m metricsListener) SchemaChanged() {}
-func (m metricsListener) FlushDone(rows int64, took time.Duration, err error, buffered int64) {
+func (m metricsListener) FlushDone(rows int64, took time.Duration, err error, buffered int64, fragments int) {
 	m.b.ObserveFlush(took, err)
 	m.b.SetBufferRows(buffered)
+	m.b.SetFragments(fragments)
 }
 func (m metricsListener) WALGroup(rows, raw, stored int64, codec string, logSize int64) {
 	m.b.ObserveGroup(int(rows))
@@ -146,4 +172,11 @@ func (m metricsListener) Recovered(info wal.RecoveryInfo) {
 	}
 }
 func (m metricsListener) Replayed(int64) {}
-func (m metricsListener) Corrupt()       { m.b.AddCorruption() }
+func (m metricsListener) Maintained(res MaintenanceResult, fragments int, err error) {
+	var reclaimed int64
+	if res.Cleanup != nil {
+		reclaimed = res.Cleanup.BytesReclaimed
+	}
+	m.b.ObserveMaintenance(time.Duration(res.Seconds*float64(time.Second)), reclaimed, fragments, err)
+}
+func (m metricsListener) Corrupt() { m.b.AddCorruption() }

@@ -12,16 +12,17 @@ type recorder struct {
 	appended, flushes, groups, syncs int64
 }
 
-func (r *recorder) Appended(rows, buffered int64)                { r.appended += rows }
-func (r *recorder) Backpressure()                                {}
-func (r *recorder) SchemaChanged()                               {}
-func (r *recorder) FlushDone(int64, time.Duration, error, int64) { r.flushes++ }
-func (r *recorder) WALGroup(int64, int64, int64, string, int64)  { r.groups++ }
-func (r *recorder) WALSynced(time.Duration)                      { r.syncs++ }
-func (r *recorder) WALReleased(int64)                            {}
-func (r *recorder) Recovered(wal.RecoveryInfo)                   {}
-func (r *recorder) Replayed(int64)                               {}
-func (r *recorder) Corrupt()                                     {}
+func (r *recorder) Appended(rows, buffered int64)                     { r.appended += rows }
+func (r *recorder) Backpressure()                                     {}
+func (r *recorder) SchemaChanged()                                    {}
+func (r *recorder) FlushDone(int64, time.Duration, error, int64, int) { r.flushes++ }
+func (r *recorder) WALGroup(int64, int64, int64, string, int64)       { r.groups++ }
+func (r *recorder) WALSynced(time.Duration)                           { r.syncs++ }
+func (r *recorder) WALReleased(int64)                                 {}
+func (r *recorder) Recovered(wal.RecoveryInfo)                        {}
+func (r *recorder) Replayed(int64)                                    {}
+func (r *recorder) Corrupt()                                          {}
+func (r *recorder) Maintained(MaintenanceResult, int, error)          {}
 
 // Each event reaches every listener once: a listener of the caller's hears
 // what Stats counts.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -111,3 +112,47 @@ func (s *LanceSink) Read(offset, limit int64) ([]arrow.RecordBatch, error) {
 }
 
 func (s *LanceSink) Close() error { return nil }
+
+// Fragments is the fragment count of the current version, 0 before the
+// first flush.
+func (s *LanceSink) Fragments() int {
+	if ds := s.current(); ds != nil {
+		return ds.Fragments()
+	}
+	return 0
+}
+
+// Compact merges small fragments (table.Compact) and makes the result the
+// current version. Rows keep their offsets, so the engine's offset space is
+// untouched. Called only from the engine's flush goroutine, the sink's one
+// writer.
+func (s *LanceSink) Compact(ctx context.Context, co lance.CompactOptions) (CompactInfo, error) {
+	if s.current() == nil {
+		return CompactInfo{}, nil
+	}
+	res, err := lance.Compact(ctx, s.path, co, s.opts)
+	if err != nil {
+		return CompactInfo{}, err
+	}
+	s.mu.Lock()
+	s.ds = res.Dataset
+	s.mu.Unlock()
+	return CompactInfo{
+		Version: res.Version, FragmentsRemoved: res.FragmentsRemoved, FragmentsAdded: res.FragmentsAdded,
+		RowsRewritten: res.RowsWritten, BytesRead: res.BytesRead, BytesWritten: res.BytesWritten,
+		Fragments: res.Dataset.Fragments(),
+	}, nil
+}
+
+// Cleanup removes old versions and the files no kept version refers to
+// (table.Cleanup); the current version is never removed.
+func (s *LanceSink) Cleanup(ctx context.Context, co lance.CleanupOptions) (CleanupInfo, error) {
+	if s.current() == nil {
+		return CleanupInfo{}, nil
+	}
+	st, err := lance.Cleanup(ctx, s.path, co, s.opts)
+	if err != nil {
+		return CleanupInfo{}, err
+	}
+	return CleanupInfo{VersionsRemoved: st.VersionsRemoved, FilesRemoved: st.FilesRemoved, BytesReclaimed: st.BytesRemoved, VersionsKept: len(st.Kept)}, nil
+}

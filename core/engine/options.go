@@ -29,6 +29,11 @@ type Options struct {
 	WALTruncateCorrupt bool     `json:"wal_truncate_corrupt"`
 	Compression        string   `json:"compression"`
 	EnableMetrics      bool     `json:"enable_metrics"`
+	// Maintenance; nil means the default.
+	CompactEvery        *int     `json:"compact_every"`
+	CompactTargetRows   int64    `json:"compact_target_rows"`
+	KeepVersions        *int     `json:"keep_versions"`
+	KeepVersionsSeconds *float64 `json:"keep_versions_seconds"`
 }
 
 // Defaults of the options that have one.
@@ -38,6 +43,20 @@ const (
 	// maxSyncInterval: longer would leave acknowledged records unsynced for
 	// longer than any deployment means to.
 	maxSyncInterval = time.Hour
+	// DefaultCompactEvery: compact every 64 flushes, so a dataset has at
+	// most about 64 small fragments beside its compacted ones.
+	DefaultCompactEvery = 64
+	// DefaultKeepVersions and DefaultKeepVersionsFor: a version is removed
+	// once it is neither among the newest 100 nor younger than 10 minutes:
+	// time travel keeps a useful window, and with compaction the old
+	// versions' files stay a small multiple of the live data.
+	DefaultKeepVersions    = 100
+	DefaultKeepVersionsFor = 10 * time.Minute
+	// minCompactTarget: compacted fragments grow to at least this many
+	// rows (and 16 flushes' worth), at most Lance's default of 2^20: a
+	// fragment that reached the target is not rewritten again, which keeps
+	// the rewrite cost per row small.
+	minCompactTarget = 1 << 16
 )
 
 // ParseOptions decodes and checks the JSON options: unknown names, wrong
@@ -80,7 +99,40 @@ func (o Options) check() error {
 	if _, err := codec.ByName(o.Compression); err != nil {
 		return bad("compression: %v", err)
 	}
+	switch {
+	case o.CompactEvery != nil && *o.CompactEvery < 0:
+		return bad("compact_every must be a number of flushes >= 0 (0: never automatically), got %d", *o.CompactEvery)
+	case o.CompactTargetRows < 0 || o.CompactTargetRows > 1<<32-1:
+		return bad("compact_target_rows must be between 1 and 2^32-1 (0 for the default), got %d", o.CompactTargetRows)
+	case o.KeepVersions != nil && *o.KeepVersions < 1:
+		return bad("keep_versions must be at least 1 (the latest version is always kept), got %d", *o.KeepVersions)
+	case o.KeepVersionsSeconds != nil && !(*o.KeepVersionsSeconds >= 0):
+		return bad("keep_versions_seconds must be >= 0, got %g", *o.KeepVersionsSeconds)
+	}
 	return nil
+}
+
+// maintenance is the compaction and cleanup policy the options describe.
+func (o Options) maintenance() *MaintenanceConfig {
+	m := &MaintenanceConfig{CompactEvery: DefaultCompactEvery}
+	if o.CompactEvery != nil {
+		m.CompactEvery = *o.CompactEvery
+	}
+	m.Compact.TargetRows = o.CompactTargetRows
+	if m.Compact.TargetRows == 0 {
+		m.Compact.TargetRows = min(max(minCompactTarget, 16*o.BatchSize), lance.DefaultCompactTargetRows)
+	}
+	m.Cleanup.KeepLast = DefaultKeepVersions
+	if o.KeepVersions != nil {
+		m.Cleanup.KeepLast = *o.KeepVersions
+	}
+	m.Cleanup.OlderThan = DefaultKeepVersionsFor
+	if o.KeepVersionsSeconds != nil {
+		// A version younger than 1 ns is kept anyway; 0 seconds means "by
+		// count only", which Cleanup spells as a 1 ns age.
+		m.Cleanup.OlderThan = max(time.Duration(*o.KeepVersionsSeconds*float64(time.Second)), time.Nanosecond)
+	}
+	return m
 }
 
 // Dir is the bucket directory.
@@ -97,6 +149,7 @@ func (o Options) Config(onSink func(*LanceSink)) Config {
 		BucketID:      o.BucketID,
 		BatchSize:     o.BatchSize,
 		MaxBufferRows: o.MaxBufferRows,
+		Maintenance:   o.maintenance(),
 		OpenSink: func() (Sink, error) {
 			sink, err := OpenLanceSink(dir, page)
 			if err == nil && onSink != nil {

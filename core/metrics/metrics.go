@@ -82,7 +82,8 @@ func Names() []string {
 		NameFlushErrors, NameFsyncDuration, NameGroupCommit,
 		NameWALBytesWritten, NameWALBytesRaw, NameCompressionRatio,
 		NameRecoveryTruncated, NameCorruptions, NameBufferBackpressure,
-		NameBuildInfo,
+		NameBuildInfo, NameMaintenance, NameMaintenanceDuration,
+		NameBytesReclaimed, NameFragments,
 	}
 }
 
@@ -126,6 +127,7 @@ type Registry struct {
 	truncated    *prometheus.CounterVec
 	corruptions  *prometheus.CounterVec
 	backpressure *prometheus.CounterVec
+	maint        maintenanceVecs
 
 	goOnce sync.Once
 	goErr  error
@@ -207,6 +209,7 @@ func New() *Registry {
 			Name: NameBufferBackpressure,
 			Help: "Appends refused with a busy status (backpressure, not a drop).",
 		}, b),
+		maint: newMaintenanceVecs(b),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        NameBuildInfo,
@@ -217,17 +220,18 @@ func New() *Registry {
 	r.reg.MustRegister(build, r.records, r.bufferSize, r.flushDur, r.flushErrors,
 		r.walSize, r.fsyncDur, r.group, r.walBytes, r.walRaw, r.ratio,
 		r.truncated, r.corruptions, r.backpressure)
+	r.reg.MustRegister(r.maint.collectors()...)
 	return r
 }
 
 func (r *Registry) vecs() []interface {
 	DeletePartialMatch(prometheus.Labels) int
 } {
-	return []interface {
+	return append([]interface {
 		DeletePartialMatch(prometheus.Labels) int
 	}{r.records, r.bufferSize, r.flushDur, r.flushErrors, r.walSize,
 		r.fsyncDur, r.group, r.walBytes, r.walRaw, r.ratio, r.truncated,
-		r.corruptions, r.backpressure}
+		r.corruptions, r.backpressure}, r.maint.deletable()...)
 }
 
 const modulePath = "github.com/persisting/persisting"
@@ -418,6 +422,7 @@ func (r *Registry) Bucket(label string) *Bucket {
 			backpressure: r.backpressure.WithLabelValues(label),
 		}
 		st.ratio.Set(1)
+		r.maint.touch(label)
 		r.buckets[label] = st
 	}
 	st.refs++

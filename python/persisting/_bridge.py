@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import gc
 import itertools
+import json
 import os
 import weakref
 from collections.abc import Callable
@@ -271,6 +272,23 @@ class NativeBucket:
         err = ctypes.c_char_p()
         _lib.check(_lib.lib().persisting_flush(self.handle, token, ctypes.byref(err)), err)
         await fut
+
+    async def maintain(self, compact: bool, cleanup: bool) -> dict[str, Any]:
+        """Compact and/or clean up in Go's flush goroutine; the result as a dict."""
+        token, fut = self.new_waiter()
+        err = ctypes.c_char_p()
+        so = _lib.lib()
+        _lib.check(
+            so.persisting_maintain(
+                self.handle, token, int(compact), int(cleanup), ctypes.byref(err)
+            ),
+            err,
+        )
+        await fut
+        result: dict[str, Any] = json.loads(
+            _lib.take_string(so.persisting_take_result(self.handle, token)) or "{}"
+        )
+        return result
 
     def stats(self) -> dict[str, Any]:
         return _lib.stats(self.handle)

@@ -110,6 +110,8 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_wait_ready": ([up, ctypes.POINTER(i64), _c_char_pp], i32),
         "persisting_free": ([vp], None),
         "persisting_status_codes": ([_c_char_pp], i32),
+        "persisting_maintain": ([up, u64, i32, i32, _c_char_pp], i32),
+        "persisting_take_result": ([up, u64], vp),
     }
     for name, (argtypes, restype) in sigs.items():
         fn = getattr(so, name)

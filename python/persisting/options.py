@@ -24,7 +24,17 @@ MAX_SYNC_INTERVAL = 3600.0
 
 #: Options both backends take.
 LANCE_OPTIONS = frozenset(
-    {"flush_threshold", "max_buffer_rows", "vector_columns", "field_defaults", "compression"}
+    {
+        "flush_threshold",
+        "max_buffer_rows",
+        "vector_columns",
+        "field_defaults",
+        "compression",
+        "compact_every",
+        "compact_target_rows",
+        "keep_versions",
+        "keep_versions_seconds",
+    }
 )
 #: Options only :class:`~persisting.PersistingBackend` takes.
 WAL_OPTIONS = frozenset(
@@ -58,6 +68,11 @@ class Options:
     enable_metrics: bool = False
     metrics_port: int | None = None
     metrics_addr: str = "127.0.0.1"
+    # Maintenance; None takes the Go core's default (see the README).
+    compact_every: int | None = None
+    compact_target_rows: int | None = None
+    keep_versions: int | None = None
+    keep_versions_seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The options as a plain dict (what ``stats()["options"]`` shows)."""
@@ -99,6 +114,18 @@ def parse(owner: str, given: Mapping[str, Any], known: frozenset[str]) -> Option
         values["wal_sync_interval"] = _interval(values["wal_sync_interval"])
     if "max_wal_size" in values:
         positive_int("max_wal_size", values["max_wal_size"])
+    if values.get("compact_every") is not None:
+        _count_option("compact_every", values["compact_every"], 0)
+    for name in ("compact_target_rows", "keep_versions"):
+        if values.get(name) is not None:
+            positive_int(name, values[name])
+    if values.get("keep_versions_seconds") is not None:
+        seconds = values["keep_versions_seconds"]
+        if type(seconds) not in (int, float):
+            raise TypeError(f"persisting: keep_versions_seconds must be a number, got {seconds!r}")
+        if not seconds >= 0:
+            raise ValueError(f"persisting: keep_versions_seconds must be >= 0, got {seconds!r}")
+        values["keep_versions_seconds"] = float(seconds)
     port = values.get("metrics_port")
     if port is not None and (type(port) is not int or not 0 <= port < 65536):
         raise ValueError(f"persisting: metrics_port must be a port number (0-65535), got {port!r}")
@@ -113,6 +140,14 @@ def positive_int(name: str, value: Any) -> int:
         raise TypeError(f"persisting: {name} must be a positive int, got {value!r}")
     if value <= 0:
         raise ValueError(f"persisting: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def _count_option(name: str, value: Any, least: int) -> int:
+    if type(value) is not int:
+        raise TypeError(f"persisting: {name} must be an int, got {value!r}")
+    if value < least:
+        raise ValueError(f"persisting: {name} must be >= {least}, got {value!r}")
     return value
 
 

@@ -129,6 +129,16 @@ class LanceBackend:
             "batch_size": self.options.flush_threshold or self.batch_size,
             "max_buffer_rows": self.options.max_buffer_rows or 0,
             "compression": self.options.compression,
+            **{
+                name: value
+                for name in (
+                    "compact_every",
+                    "compact_target_rows",
+                    "keep_versions",
+                    "keep_versions_seconds",
+                )
+                if (value := getattr(self.options, name)) is not None
+            },
         }
 
     def _live(self) -> NativeBucket:
@@ -350,6 +360,21 @@ class LanceBackend:
         # Rows another writer (real Lance) committed meanwhile now count too.
         self._total = max(self._total, bucket.stats()["total_count"])
 
+    async def compact(self) -> dict[str, Any]:
+        """Merge small fragments now (one Lance Rewrite commit; every record keeps
+        its offset), then remove old versions; what it did, as a dict. Runs in Go,
+        between flushes: puts and reads go on meanwhile. It also runs by itself
+        every ``compact_every`` flushes."""
+        bucket = await self._ready()
+        return await bucket.maintain(compact=True, cleanup=True)
+
+    async def cleanup(self) -> dict[str, Any]:
+        """Remove the versions outside the retention window (``keep_versions``,
+        ``keep_versions_seconds``; never the latest) and the files no kept version
+        uses, now; what it removed, as a dict."""
+        bucket = await self._ready()
+        return await bucket.maintain(compact=False, cleanup=True)
+
     async def stats(self) -> dict[str, Any]:
         """Per-bucket statistics; Pulsing returns this dict unchanged."""
         bucket = await self._ready()
@@ -375,6 +400,13 @@ class LanceBackend:
             "last_flush_seconds": native["last_flush_seconds"],
             "compression": native["compression"],
             "lance_page_codec": native["lance_page_codec"],
+            "fragments": native["fragments"],
+            "maintenances": native["maintenances"],
+            "maintenance_errors": native["maintenance_errors"],
+            "fragments_compacted": native["fragments_compacted"],
+            "versions_removed": native["versions_removed"],
+            "bytes_reclaimed": native["bytes_reclaimed"],
+            "last_maintenance": native.get("last_maintenance"),
             "options": self.options.as_dict(),
         }
 

@@ -218,6 +218,9 @@ func (d *Dataset) Schema() *arrow.Schema { return d.arrow }
 // CountRows is the number of live rows (deletions honoured).
 func (d *Dataset) CountRows() int64 { return d.cum[len(d.cum)-1] }
 
+// Fragments is the number of fragments of this version.
+func (d *Dataset) Fragments() int { return d.m.NumFragments() }
+
 // Config returns a copy of the manifest's config map.
 func (d *Dataset) Config() map[string]string { return maps.Clone(d.m.config) }
 
