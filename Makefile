@@ -63,6 +63,7 @@ bench: native
 	$(PY) bench/bench_wal.py
 	$(PY) bench/bench_codec.py
 	$(PY) bench/bench_widening.py
+	$(PY) bench/bench_longqueue.py
 
 # Thousands of SIGKILL crash cycles (the test suite runs 30).
 SOAK_CYCLES ?= 2000

@@ -16,6 +16,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -195,9 +196,13 @@ type Engine struct {
 	commitKick chan struct{}
 	commitDone chan struct{}
 	maintKick  chan struct{}
+	maintDone  chan struct{}
 	quit       chan struct{}
-	closeDone  chan struct{}
-	closeErr   error
+	// stopping is cancelled when Close begins: a maintenance run stops.
+	stopping  context.Context
+	stop      context.CancelFunc
+	closeDone chan struct{}
+	closeErr  error
 }
 
 type flushWaiter struct {
@@ -253,9 +258,11 @@ func Open(cfg Config) (*Engine, error) {
 		commitKick: make(chan struct{}, 1),
 		commitDone: make(chan struct{}),
 		maintKick:  make(chan struct{}, 1),
+		maintDone:  make(chan struct{}),
 		quit:       make(chan struct{}),
 		closeDone:  make(chan struct{}),
 	}
+	e.stopping, e.stop = context.WithCancel(context.Background())
 	e.counts = &counters{}
 	e.listeners = append([]EventListener{e.counts, metricsListener{cfg.Metrics}}, cfg.Listeners...)
 	e.stats.BucketID = cfg.BucketID
@@ -285,6 +292,7 @@ func (e *Engine) run() {
 	e.recovered = e.buf.end() // before ready closes: no append is visible yet
 	close(e.ready)
 	go e.flushLoop()
+	go e.maintLoop()
 	e.commitLoop()
 }
 
@@ -582,7 +590,6 @@ func (e *Engine) flushLoop() {
 	for {
 		select {
 		case <-e.flushKick:
-		case <-e.maintKick:
 		case <-e.quit:
 			return
 		}
@@ -591,7 +598,6 @@ func (e *Engine) flushLoop() {
 			progress = false
 			e.survive("the flush loop", func() { progress = e.flushOnce() })
 		}
-		e.survive("maintenance", e.maintain)
 	}
 }
 
@@ -653,7 +659,7 @@ func (e *Engine) finishFlush(n int64, watermark uint64, took time.Duration, err 
 		e.buf.rebase(rows)
 	}
 	e.seqBase = watermark
-	e.flushesSinceMaint++
+	e.maintainDue()
 	e.emit(func(l EventListener) { l.FlushDone(n, took, nil, e.buf.rows, e.fragments()) })
 	i := 0
 	for i < len(e.waiters) && e.waiters[i].target <= e.buf.base {
@@ -740,6 +746,7 @@ func (e *Engine) Close() error {
 	}
 	e.closing = true
 	e.mu.Unlock()
+	e.stop()
 	defer close(e.closeDone)
 	var flushErr error
 	if e.sink != nil && e.readyErr == nil {
@@ -753,6 +760,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.quit)
 	<-e.flushDone
+	<-e.maintDone
 	e.failMaintenance()
 	<-e.commitDone // fails what is still queued and closes the log
 	e.mu.Lock()

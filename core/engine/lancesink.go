@@ -98,7 +98,9 @@ func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
 		return err
 	}
 	s.mu.Lock()
-	s.ds = ds
+	if s.ds == nil || ds.Version() > s.ds.Version() {
+		s.ds = ds
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -123,9 +125,9 @@ func (s *LanceSink) Fragments() int {
 }
 
 // Compact merges small fragments (table.Compact) and makes the result the
-// current version. Rows keep their offsets, so the engine's offset space is
-// untouched. Called only from the engine's flush goroutine, the sink's one
-// writer.
+// current version unless a flush committed a newer one meanwhile (which then
+// holds the compaction too: its commit rebased over it). Rows keep their
+// offsets, so the engine's offset space is untouched.
 func (s *LanceSink) Compact(ctx context.Context, co lance.CompactOptions) (CompactInfo, error) {
 	if s.current() == nil {
 		return CompactInfo{}, nil
@@ -135,7 +137,9 @@ func (s *LanceSink) Compact(ctx context.Context, co lance.CompactOptions) (Compa
 		return CompactInfo{}, err
 	}
 	s.mu.Lock()
-	s.ds = res.Dataset
+	if s.ds == nil || res.Dataset.Version() > s.ds.Version() {
+		s.ds = res.Dataset
+	}
 	s.mu.Unlock()
 	return CompactInfo{
 		Version: res.Version, FragmentsRemoved: res.FragmentsRemoved, FragmentsAdded: res.FragmentsAdded,

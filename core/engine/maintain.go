@@ -14,7 +14,8 @@ import (
 // does the cost of every flush).
 type MaintenanceConfig struct {
 	// CompactEvery: after this many flushes, compact and then clean up, in
-	// the flush goroutine (puts and reads go on; flushes wait). 0: only
+	// the maintenance goroutine, beside flushes (a flush commits over a
+	// compaction and the other way round, as Lance's writers do). 0: only
 	// when asked (Engine.Maintain).
 	CompactEvery int
 	Compact      lance.CompactOptions
@@ -62,9 +63,9 @@ type maintRequest struct {
 	done             func(MaintenanceResult, error)
 }
 
-// Maintain compacts and/or cleans up now, in the flush goroutine (so never
-// at the same time as a flush); done is called from that goroutine. Without
-// a sink that can (no dataset), done gets a zero result.
+// Maintain compacts and/or cleans up now, in the maintenance goroutine;
+// done is called from that goroutine. Without a sink that can (no
+// dataset), done gets a zero result.
 func (e *Engine) Maintain(compact, cleanup bool, done func(MaintenanceResult, error)) {
 	e.mu.Lock()
 	if e.closing {
@@ -80,8 +81,35 @@ func (e *Engine) Maintain(compact, cleanup bool, done func(MaintenanceResult, er
 	}
 }
 
+// maintLoop runs maintenance when asked or due, one run at a time, until
+// Close; Close cancels a run in progress (compaction stops between
+// fragments and leaves nothing behind).
+func (e *Engine) maintLoop() {
+	defer close(e.maintDone)
+	for {
+		select {
+		case <-e.maintKick:
+		case <-e.quit:
+			return
+		}
+		e.survive("maintenance", e.maintain)
+	}
+}
+
+// maintainDue kicks the maintenance goroutine when enough flushes passed.
+// Called with mu held, after a flush.
+func (e *Engine) maintainDue() {
+	e.flushesSinceMaint++
+	if m := e.cfg.Maintenance; m != nil && m.CompactEvery > 0 && e.flushesSinceMaint >= m.CompactEvery {
+		select {
+		case e.maintKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // maintain runs the requested maintenance and the automatic one that is
-// due. Called from the flush goroutine only.
+// due. Called from the maintenance goroutine only.
 func (e *Engine) maintain() {
 	m, ok := e.sink.(Maintainer)
 	e.mu.Lock()
@@ -99,12 +127,12 @@ func (e *Engine) maintain() {
 	}
 	var res MaintenanceResult
 	var err error
-	if ok && e.readyErr == nil {
-		res, err = e.runMaintenance(m, compact, cleanup)
-	}
 	e.mu.Lock()
 	e.flushesSinceMaint = 0
 	e.mu.Unlock()
+	if ok && e.readyErr == nil {
+		res, err = e.runMaintenance(m, compact, cleanup)
+	}
 	for _, r := range reqs {
 		r.done(res, err)
 	}
@@ -119,14 +147,14 @@ func (e *Engine) runMaintenance(m Maintainer, compact, cleanup bool) (Maintenanc
 	var res MaintenanceResult
 	err := contain("maintenance", func() error {
 		if compact {
-			info, err := m.Compact(context.Background(), cfg.Compact)
+			info, err := m.Compact(e.stopping, cfg.Compact)
 			if err != nil {
 				return fmt.Errorf("persisting: bucket %s: compact: %w", e.cfg.Dir, err)
 			}
 			res.Compact = &info
 		}
 		if cleanup {
-			info, err := m.Cleanup(context.Background(), cfg.Cleanup)
+			info, err := m.Cleanup(e.stopping, cfg.Cleanup)
 			if err != nil {
 				return fmt.Errorf("persisting: bucket %s: clean up versions: %w", e.cfg.Dir, err)
 			}

@@ -46,17 +46,23 @@ const (
 	// DefaultCompactEvery: compact every 64 flushes, so a dataset has at
 	// most about 64 small fragments beside its compacted ones.
 	DefaultCompactEvery = 64
-	// DefaultKeepVersions and DefaultKeepVersionsFor: a version is removed
-	// once it is neither among the newest 100 nor younger than 10 minutes:
-	// time travel keeps a useful window, and with compaction the old
-	// versions' files stay a small multiple of the live data.
-	DefaultKeepVersions    = 100
-	DefaultKeepVersionsFor = 10 * time.Minute
+	// DefaultKeepVersions: a version is removed once it is not among the
+	// newest 100. A count, not an age, bounds disk whatever the flush rate:
+	// with compaction every 64 flushes, 100 versions hold the live data plus
+	// about one compaction's worth of replaced files (measured: under 2x a
+	// single write of the same rows). An age rule (keep_versions_seconds)
+	// keeps more for time travel or for slow readers of old versions, at the
+	// price of disk that grows with the flush rate.
+	DefaultKeepVersions = 100
 	// minCompactTarget: compacted fragments grow to at least this many
 	// rows (and 16 flushes' worth), at most Lance's default of 2^20: a
 	// fragment that reached the target is not rewritten again, which keeps
 	// the rewrite cost per row small.
 	minCompactTarget = 1 << 16
+	// maxPageBytes: get(limit, offset) decodes the pages holding its rows;
+	// pages of 64 KiB keep that cheap once compaction has made fragments
+	// large, while staying large enough for scans.
+	maxPageBytes = 64 << 10
 )
 
 // ParseOptions decodes and checks the JSON options: unknown names, wrong
@@ -126,11 +132,9 @@ func (o Options) maintenance() *MaintenanceConfig {
 	if o.KeepVersions != nil {
 		m.Cleanup.KeepLast = *o.KeepVersions
 	}
-	m.Cleanup.OlderThan = DefaultKeepVersionsFor
 	if o.KeepVersionsSeconds != nil {
-		// A version younger than 1 ns is kept anyway; 0 seconds means "by
-		// count only", which Cleanup spells as a 1 ns age.
-		m.Cleanup.OlderThan = max(time.Duration(*o.KeepVersionsSeconds*float64(time.Second)), time.Nanosecond)
+		// 0 means no age rule, as in Cleanup: versions go by count only.
+		m.Cleanup.OlderThan = time.Duration(*o.KeepVersionsSeconds * float64(time.Second))
 	}
 	return m
 }
@@ -143,7 +147,7 @@ func (o Options) Dir() string { return filepath.Clean(o.StoragePath) }
 // it.
 func (o Options) Config(onSink func(*LanceSink)) Config {
 	dir := o.Dir()
-	page := lance.Options{Compression: lancePageCodec(o.Compression)}
+	page := lance.Options{Compression: lancePageCodec(o.Compression), MaxPageBytes: maxPageBytes}
 	cfg := Config{
 		Dir:           dir,
 		BucketID:      o.BucketID,

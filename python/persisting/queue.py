@@ -362,9 +362,9 @@ class LanceBackend:
 
     async def compact(self) -> dict[str, Any]:
         """Merge small fragments now (one Lance Rewrite commit; every record keeps
-        its offset), then remove old versions; what it did, as a dict. Runs in Go,
-        between flushes: puts and reads go on meanwhile. It also runs by itself
-        every ``compact_every`` flushes."""
+        its offset), then remove old versions; what it did, as a dict. Runs in Go
+        beside flushes, puts and reads. It also runs by itself every
+        ``compact_every`` flushes."""
         bucket = await self._ready()
         return await bucket.maintain(compact=True, cleanup=True)
 
