@@ -65,11 +65,13 @@ bench: native
 	$(PY) bench/bench_widening.py
 	$(PY) bench/bench_longqueue.py
 
-# Thousands of SIGKILL crash cycles (the test suite runs 30).
+# Thousands of SIGKILL crash cycles (the test suite runs 30 of each kind), then
+# a 10,000,000-record long-queue run.
 SOAK_CYCLES ?= 2000
 soak: native
 	cd tests_py && PERSISTING_CRASH_CYCLES=$(SOAK_CYCLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 \
 		test_crash.py -k sigkill
+	$(PY) bench/bench_longqueue.py --records 10000000 --window 10000
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
