@@ -3,8 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"github.com/apache/arrow-go/v18/arrow"
 	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/persisting/persisting/core/wal"
 )
@@ -56,37 +57,7 @@ func (e *Engine) recover() error {
 	e.emit(func(l EventListener) { l.Recovered(info) })
 
 	watermark := e.seqBase
-	err = log.Replay(watermark, func(f wal.Frame) error {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if f.FirstOffset > e.nextSeq {
-			return fmt.Errorf("%w: the log has no rows %d..%d that the dataset (watermark %d) does not hold either",
-				ErrCorrupt, e.nextSeq, f.FirstOffset-1, watermark)
-		}
-		var rec arrow.RecordBatch
-		err := contain("WAL frame decoding", func() (err error) {
-			rec, err = decodeFrame(f.Payload)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("%w: frame at row %d: %v", ErrCorrupt, f.FirstOffset, err)
-		}
-		defer rec.Release()
-		if skip := int64(e.nextSeq - f.FirstOffset); skip > 0 {
-			sliced := rec.NewSlice(skip, rec.NumRows())
-			defer sliced.Release()
-			rec = sliced
-		}
-		if err := e.evolve(rec.Schema()); err != nil {
-			return err
-		}
-		if _, err := e.addToBuffer(rec); err != nil {
-			return err
-		}
-		e.nextSeq += uint64(rec.NumRows())
-		e.emit(func(l EventListener) { l.Replayed(rec.NumRows()) })
-		return nil
-	})
+	err = log.Replay(watermark, func(f wal.Frame) error { return e.replayFrame(f, watermark) })
 	if err != nil {
 		return fmt.Errorf("persisting: bucket %s: replay write-ahead log: %w", e.cfg.Dir, err)
 	}
@@ -102,6 +73,40 @@ func (e *Engine) recover() error {
 		e.waiters = append(e.waiters, flushWaiter{target: e.buf.end(), done: func(error) {}})
 		e.kickFlush()
 	}
+	return nil
+}
+
+// replayFrame makes the rows of one logged frame past the watermark
+// visible again, in the schema they were logged with.
+func (e *Engine) replayFrame(f wal.Frame, watermark uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f.FirstOffset > e.nextSeq {
+		return fmt.Errorf("%w: the log has no rows %d..%d that the dataset (watermark %d) does not hold either",
+			ErrCorrupt, e.nextSeq, f.FirstOffset-1, watermark)
+	}
+	var rec arrow.RecordBatch
+	err := contain("WAL frame decoding", func() (err error) {
+		rec, err = decodeFrame(f.Payload)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w: frame at row %d: %v", ErrCorrupt, f.FirstOffset, err)
+	}
+	defer rec.Release()
+	if skip := int64(e.nextSeq - f.FirstOffset); skip > 0 {
+		sliced := rec.NewSlice(skip, rec.NumRows())
+		defer sliced.Release()
+		rec = sliced
+	}
+	if err := e.evolve(rec.Schema()); err != nil {
+		return err
+	}
+	if _, err := e.addToBuffer(rec); err != nil {
+		return err
+	}
+	e.nextSeq += uint64(rec.NumRows())
+	e.emit(func(l EventListener) { l.Replayed(rec.NumRows()) })
 	return nil
 }
 

@@ -16,12 +16,12 @@ written.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from ._mixing import MixedTypesError, check_plain, conforms
 from ._names import MAX_DEPTH, check_name
 from .errors import SchemaError
 
@@ -56,10 +56,6 @@ class RecordTypeError(TypeError):
     def __init__(self, message: str, index: int = 0) -> None:
         super().__init__(message)
         self.index = index
-
-
-class MixedTypesError(TypeError):
-    """Records that are each valid alone disagree on a field's type within one batch."""
 
 
 class RecordSchemaError(SchemaError):
@@ -266,7 +262,7 @@ def _column(
     kind = _kind(arr.type)
     if kind == _PLAIN:  # a numpy array never infers to a scalar type
         if len(values) > 1:
-            _check_plain(key, values)
+            check_plain(key, values)
         return arr
     if any(isinstance(v, np.ndarray) for v in values):
         return _numpy_vectors(key, values)
@@ -276,7 +272,7 @@ def _column(
     if err is not None:
         raise err
     for i, value in enumerate(values):
-        if not _conforms(value, arr.type):
+        if not conforms(value, arr.type):
             if len(values) == 1:
                 raise RecordSchemaError(
                     f"persisting: field {key!r}: its values disagree on their types (pyarrow "
@@ -285,59 +281,6 @@ def _column(
                 )
             raise MixedTypesError(f"persisting: records disagree on the type of field {key!r}")
     return arr
-
-
-def _category(value: Any) -> str:
-    """The stored kind of a scalar: values of one column must share one (an int
-    column may take floats: it widens)."""
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, (int, np.integer)):
-        return "number"
-    if isinstance(value, (float, np.floating)):
-        return "number"
-    if isinstance(value, datetime):
-        return "datetime" if value.tzinfo is None else "aware datetime"
-    if isinstance(value, date):
-        return "date"
-    return type(value).__name__
-
-
-def _check_plain(key: str, values: list[Any]) -> None:
-    """pyarrow merges str with bytes, dates with datetimes and naive with aware
-    datetimes, changing values; refuse such a mix as separate puts are refused."""
-    kinds = {_category(v) for v in values if v is not None}
-    if len(kinds) > 1:
-        raise MixedTypesError(
-            f"persisting: records disagree on the type of field {key!r}: "
-            + " and ".join(sorted(kinds))
-        )
-
-
-def _conforms(value: Any, dt: pa.DataType) -> bool:
-    """Whether ``value`` reads back as itself from a column of type ``dt``."""
-    if value is None:
-        return True
-    if pa.types.is_list(dt):
-        return isinstance(value, list) and all(_conforms(v, dt.value_type) for v in value)
-    if pa.types.is_struct(dt):
-        return isinstance(value, dict) and all(_conforms(value.get(f.name), f.type) for f in dt)
-    if pa.types.is_fixed_size_list(dt) or pa.types.is_null(dt):
-        return True
-    kind = _category(value)
-    if pa.types.is_timestamp(dt):
-        return kind == ("datetime" if dt.tz is None else "aware datetime")
-    return kind == _KIND_OF_TYPE.get(str(dt), kind)
-
-
-_KIND_OF_TYPE = {
-    "bool": "bool",
-    "int64": "number",
-    "double": "number",
-    "string": "str",
-    "binary": "bytes",
-    "date32[day]": "date",
-}
 
 
 def _numpy_vectors(key: str, values: list[Any]) -> pa.Array:
@@ -417,48 +360,3 @@ def arrow_batch(data: Any) -> pa.RecordBatch:
                 f"outside persisting's mapping ({SUPPORTED}); cast it first"
             )
     return batch
-
-
-def _has_struct(dt: pa.DataType) -> bool:
-    if pa.types.is_struct(dt):
-        return True
-    return pa.types.is_list(dt) and _has_struct(dt.value_type)
-
-
-def _absent_structs(value: Any) -> Any:
-    """A dict whose fields are all None reads as None, at any depth.
-
-    Lance 2.0 cannot store a null struct, so a dict a record did not have comes
-    back from disk as a dict of Nones; reading both the same way keeps a record
-    identical before and after a flush. The price: a dict written with only None
-    values reads back as None."""
-    if isinstance(value, dict):
-        cleaned = {k: _absent_structs(v) for k, v in value.items()}
-        return None if all(v is None for v in cleaned.values()) else cleaned
-    if isinstance(value, list):
-        return [_absent_structs(v) for v in value]
-    return value
-
-
-def to_records(
-    table: pa.Table | pa.RecordBatch, defaults: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """Fresh dicts, one per row; vectors as numpy float32 arrays; fields that are
-    None take their declared default."""
-    rows: list[dict[str, Any]] = table.to_pylist()
-    for i, field in enumerate(table.schema):
-        if _has_struct(field.type):
-            name = field.name
-            for row in rows:
-                row[name] = _absent_structs(row[name])
-        if pa.types.is_fixed_size_list(field.type):
-            column = table.column(i)
-            for row, value in zip(rows, column.to_pylist(), strict=True):
-                if value is not None:
-                    row[field.name] = np.array(value, dtype=np.float32)
-    if defaults:
-        for row in rows:
-            for key, default in defaults.items():
-                if row.get(key) is None:
-                    row[key] = default
-    return rows

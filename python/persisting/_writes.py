@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from . import _lib
 from ._bridge import NativeBucket
-from ._records import MixedTypesError, RecordSchemaError, RecordTypeError, to_batch
+from ._mixing import MixedTypesError
+from ._records import RecordSchemaError, RecordTypeError, to_batch
 from .errors import ClosedError, SchemaError
 
 Futures = list["asyncio.Future[None]"]

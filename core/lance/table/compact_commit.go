@@ -72,9 +72,30 @@ func (c *compactor) manifest(read, latest *Manifest) (*Manifest, error) {
 	if err := latest.checkWritable(); err != nil {
 		return nil, fmt.Errorf("lance: %s: %w", c.path, err)
 	}
-	indexed, err := latest.indexedFragments()
+	frags, newOf, next, reason, err := c.placeGroups(latest)
 	if err != nil {
 		return nil, err
+	}
+	if reason != "" {
+		return nil, conflict(reason)
+	}
+	m := manifestAfterRewrite(latest, frags, next)
+	uuid := newUUID()
+	m.transaction = encodeTransaction(read.version, uuid, pb.OpRewrite, c.rewriteBody(newOf))
+	if latest.writerFlags&flagNoTransactionFile == 0 {
+		m.transactionFile = fmt.Sprintf("%d-%s.txn", read.version, uuid)
+	}
+	return m, nil
+}
+
+// placeGroups lays the groups over the fragments of latest: each group's
+// old fragments, still contiguous and unchanged, are replaced in place by
+// its new fragment (numbered from latest's next id). reason says why they
+// cannot be (a conflict).
+func (c *compactor) placeGroups(latest *Manifest) (frags, newOf []*fragment, next uint64, reason string, err error) {
+	indexed, err := latest.indexedFragments()
+	if err != nil {
+		return nil, nil, 0, "", err
 	}
 	first := map[uint64]int{}   // first old fragment id -> group
 	member := map[uint64]bool{} // every old fragment id
@@ -83,33 +104,27 @@ func (c *compactor) manifest(read, latest *Manifest) (*Manifest, error) {
 		for _, fr := range g.old {
 			member[fr.id] = true
 			if indexed[fr.id] {
-				return nil, conflict(fmt.Sprintf("an index now covers fragment %d", fr.id))
+				return nil, nil, 0, fmt.Sprintf("an index now covers fragment %d", fr.id), nil
 			}
 		}
 	}
-	next := latest.nextFragmentID()
-	newOf := make([]*fragment, len(c.groups))
+	next = latest.nextFragmentID()
+	newOf = make([]*fragment, len(c.groups))
 	found := make([]bool, len(c.groups))
-	var frags []*fragment
 	for i := 0; i < len(latest.fragments); {
 		fr := latest.fragments[i]
 		gi, ok := first[fr.id]
 		if !ok {
 			if member[fr.id] {
-				return nil, conflict(fmt.Sprintf("fragment %d moved", fr.id))
+				return nil, nil, 0, fmt.Sprintf("fragment %d moved", fr.id), nil
 			}
 			frags = append(frags, fr)
 			i++
 			continue
 		}
 		g := c.groups[gi]
-		for j, old := range g.old {
-			if i+j >= len(latest.fragments) || latest.fragments[i+j].id != old.id {
-				return nil, conflict(fmt.Sprintf("fragments %d.. are no longer contiguous", g.old[0].id))
-			}
-			if !bytes.Equal(latest.fragments[i+j].raw, old.raw) {
-				return nil, conflict(fmt.Sprintf("fragment %d was changed (rows deleted or rewritten)", old.id))
-			}
+		if why := g.stillIn(latest.fragments[i:]); why != "" {
+			return nil, nil, 0, why, nil
 		}
 		if g.new != nil {
 			nf := *g.new
@@ -123,10 +138,28 @@ func (c *compactor) manifest(read, latest *Manifest) (*Manifest, error) {
 	}
 	for gi, ok := range found {
 		if !ok {
-			return nil, conflict(fmt.Sprintf("fragment %d no longer exists", c.groups[gi].old[0].id))
+			return nil, nil, 0, fmt.Sprintf("fragment %d no longer exists", c.groups[gi].old[0].id), nil
 		}
 	}
+	return frags, newOf, next, "", nil
+}
 
+// stillIn says why the group's old fragments are not the first of frags,
+// contiguous and byte for byte unchanged, or "" if they are.
+func (g *rewriteGroup) stillIn(frags []*fragment) string {
+	for j, old := range g.old {
+		if j >= len(frags) || frags[j].id != old.id {
+			return fmt.Sprintf("fragments %d.. are no longer contiguous", g.old[0].id)
+		}
+		if !bytes.Equal(frags[j].raw, old.raw) {
+			return fmt.Sprintf("fragment %d was changed (rows deleted or rewritten)", old.id)
+		}
+	}
+	return ""
+}
+
+// manifestAfterRewrite is latest with frags as its fragments, one version on.
+func manifestAfterRewrite(latest *Manifest, frags []*fragment, next uint64) *Manifest {
 	m := &Manifest{
 		fields:         latest.fields,
 		fragments:      frags,
@@ -149,14 +182,17 @@ func (c *compactor) manifest(read, latest *Manifest) (*Manifest, error) {
 			m.readerFlags |= flagDeletionFiles
 		}
 	}
-	carriedWriterFlags := latest.writerFlags & flagNoTransactionFile
-	m.writerFlags = m.readerFlags | carriedWriterFlags
+	m.writerFlags = m.readerFlags | latest.writerFlags&flagNoTransactionFile
 	if len(m.config) > 0 {
 		m.writerFlags |= flagTableConfig
 	}
+	return m
+}
 
-	// Rewrite{groups: [RewriteGroup{old_fragments, new_fragments}]}, no
-	// rewritten indices (we never rewrite indexed fragments).
+// rewriteBody is the Rewrite operation: one RewriteGroup{old_fragments,
+// new_fragments} per group, no rewritten indices (indexed fragments are
+// never rewritten). It also counts what the groups remove and add.
+func (c *compactor) rewriteBody(newOf []*fragment) []byte {
 	var body []byte
 	c.res.Groups, c.res.FragmentsRemoved, c.res.FragmentsAdded, c.res.FilesRemoved = len(c.groups), 0, 0, 0
 	for gi, g := range c.groups {
@@ -175,12 +211,7 @@ func (c *compactor) manifest(read, latest *Manifest) (*Manifest, error) {
 		}
 		body = pb.AppendMessage(body, pb.RewriteGroups, gb)
 	}
-	uuid := newUUID()
-	m.transaction = encodeTransaction(read.version, uuid, pb.OpRewrite, body)
-	if carriedWriterFlags&flagNoTransactionFile == 0 {
-		m.transactionFile = fmt.Sprintf("%d-%s.txn", read.version, uuid)
-	}
-	return m, nil
+	return body
 }
 
 // checkRebase decides whether the Rewrite may be retried on top of next,
