@@ -89,6 +89,20 @@ func fslItems(a *array.FixedSizeList, s span, t *arrow.FixedSizeListType, firstB
 	return encSomeNulls(encFlatBytes(1, firstBuf, ""), enc), [][]byte{valid, buf}, err
 }
 
+// fixedValues is fixedSlice without the copy when the slots hold no nulls
+// and the values are byte aligned: a slice of the array's own buffer, which
+// the caller must not modify (compression only reads it).
+func fixedValues(arr arrow.Array, s span) []byte {
+	w := bitWidth(arr.DataType())
+	d := arr.Data()
+	bufs := d.Buffers()
+	if w%8 != 0 || arr.NullN() != 0 || len(bufs) < 2 || bufs[1] == nil {
+		return fixedSlice(arr, s)
+	}
+	bpv := w / 8
+	return bufs[1].Bytes()[(d.Offset()+s.Start)*bpv : (d.Offset()+s.End)*bpv]
+}
+
 // fixedSlice copies the values of slots [s.start, s.end) of a fixed-width
 // array (bit-packed for bool), zeroing the slots of nulls as Lance does.
 func fixedSlice(arr arrow.Array, s span) []byte {

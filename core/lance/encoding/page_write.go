@@ -33,6 +33,18 @@ type PageSink interface {
 	AddPage(col int, p Page) error
 }
 
+// PageFunc computes one page. An AsyncPageSink may run it on another
+// goroutine, concurrently with other PageFuncs: it only reads its arrays.
+type PageFunc func() (Page, error)
+
+// AsyncPageSink is a PageSink that also takes pages still to be computed;
+// it must place them in the order it receives them, as if AddPage had been
+// called with the result at that point.
+type AsyncPageSink interface {
+	PageSink
+	AddPageFunc(col int, f PageFunc) error
+}
+
 // Encoder turns Arrow arrays into pages: Compression is the default buffer
 // compression (a field's metadata may name another), MaxPageBytes the page
 // size it aims at.
@@ -89,10 +101,24 @@ func (e *Encoder) encodeField(f *Field, col *int, arr arrow.Array, spans []span)
 	if spans == nil {
 		spans = e.split(arr)
 	}
+	async, _ := e.Sink.(AsyncPageSink)
 	for _, s := range spans {
-		p, err := e.leafPage(f, arr, s)
+		page := func() (Page, error) {
+			p, err := e.leafPage(f, arr, s)
+			if err != nil {
+				return p, fmt.Errorf("lance: column %q: %w", f.Name, err)
+			}
+			return p, nil
+		}
+		if async != nil {
+			if err := async.AddPageFunc(c, page); err != nil {
+				return err
+			}
+			continue
+		}
+		p, err := page()
 		if err != nil {
-			return fmt.Errorf("lance: column %q: %w", f.Name, err)
+			return err
 		}
 		if err := e.Sink.AddPage(c, p); err != nil {
 			return err
@@ -179,7 +205,7 @@ func (e *Encoder) leafPage(f *Field, arr arrow.Array, s span) (Page, error) {
 		if !isFixedWidth(t) {
 			return p, fmt.Errorf("%w: arrow type %s", ErrUnsupported, t)
 		}
-		raw := fixedSlice(arr, s)
+		raw := fixedValues(arr, s)
 		enc, buf, err := flatBuffer(raw, uint64(bitWidth(t)), next, comp)
 		if err != nil {
 			return p, err
