@@ -65,7 +65,34 @@ type pendingPage struct {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
+// writebackEvery is how many bytes the writer hands to the file between two
+// writeback hints (see writebackWriter).
+const writebackEvery = 1 << 20
+
+// writebackWriter passes writes through and, every writebackEvery bytes,
+// asks the file to start writing them to disk (sync_file_range), so that
+// the disk works while later pages are still being encoded and the final
+// fsync has only the tail left to wait for.
+type writebackWriter struct {
+	w              io.Writer
+	wb             interface{ StartWriteback(off, n int64) }
+	written, start int64
+}
+
+func (x *writebackWriter) Write(p []byte) (int, error) {
+	n, err := x.w.Write(p)
+	x.written += int64(n)
+	if x.written-x.start >= writebackEvery {
+		x.wb.StartWriteback(x.start, x.written-x.start)
+		x.start = x.written
+	}
+	return n, err
+}
+
 func newFileWriter(w io.Writer, path string, columns int) *fileWriter {
+	if wb, ok := w.(interface{ StartWriteback(off, n int64) }); ok {
+		w = &writebackWriter{w: w, wb: wb}
+	}
 	procs := max(1, runtime.GOMAXPROCS(0))
 	return &fileWriter{path: path, w: bufio.NewWriterSize(w, 64<<10),
 		pages: make([][]byte, columns), rows: make([]uint64, columns),
