@@ -66,6 +66,13 @@ type Writer interface {
 	Abort()
 }
 
+// WritebackStarter is implemented by Writers that can start moving bytes
+// already written towards stable storage before Commit makes them durable
+// (a hint: Commit still syncs everything).
+type WritebackStarter interface {
+	StartWriteback(off, n int64)
+}
+
 // Object is an open object read by ranges.
 type Object interface {
 	io.ReaderAt

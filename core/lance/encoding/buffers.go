@@ -89,6 +89,20 @@ func fslItems(a *array.FixedSizeList, s span, t *arrow.FixedSizeListType, firstB
 	return encSomeNulls(encFlatBytes(1, firstBuf, ""), enc), [][]byte{valid, buf}, err
 }
 
+// fixedValues is fixedSlice without the copy when the slots hold no nulls
+// and the values are byte aligned: a slice of the array's own buffer, which
+// the caller must not modify (compression only reads it).
+func fixedValues(arr arrow.Array, s span) []byte {
+	w := bitWidth(arr.DataType())
+	d := arr.Data()
+	bufs := d.Buffers()
+	if w%8 != 0 || arr.NullN() != 0 || len(bufs) < 2 || bufs[1] == nil {
+		return fixedSlice(arr, s)
+	}
+	bpv := w / 8
+	return bufs[1].Bytes()[(d.Offset()+s.Start)*bpv : (d.Offset()+s.End)*bpv]
+}
+
 // fixedSlice copies the values of slots [s.start, s.end) of a fixed-width
 // array (bit-packed for bool), zeroing the slots of nulls as Lance does.
 func fixedSlice(arr arrow.Array, s span) []byte {
@@ -138,6 +152,53 @@ func validitySlice(arr arrow.Array, s span) ([]byte, int) {
 		}
 	}
 	return out, n - valid
+}
+
+// offsetsView reads the offsets of a variable-size array (binary or list)
+// without going through its ArrayData for each slot.
+type offsetsView struct {
+	large bool
+	o32   []int32
+	o64   []int64
+}
+
+// viewOffsets views the offsets of d from its first slot on.
+func viewOffsets(d arrow.ArrayData, large bool) offsetsView {
+	v := offsetsView{large: large}
+	bufs := d.Buffers()
+	if len(bufs) < 2 || bufs[1] == nil {
+		return v
+	}
+	if large {
+		v.o64 = arrow.Int64Traits.CastFromBytes(bufs[1].Bytes())[d.Offset():]
+	} else {
+		v.o32 = arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())[d.Offset():]
+	}
+	return v
+}
+
+// at is the absolute offset stored at slot i (0..len).
+func (v offsetsView) at(i int) int64 {
+	if v.large {
+		return v.o64[i]
+	}
+	return int64(v.o32[i])
+}
+
+// putEnds writes, for slots [start, end), each slot's end offset relative
+// to the start of slot start as a u64 into dst.
+func (v offsetsView) putEnds(dst []byte, start, end int) {
+	if v.large {
+		base := v.o64[start]
+		for i, o := range v.o64[start+1 : end+1] {
+			binary.LittleEndian.PutUint64(dst[8*i:], uint64(o-base))
+		}
+		return
+	}
+	base := v.o32[start]
+	for i, o := range v.o32[start+1 : end+1] {
+		binary.LittleEndian.PutUint64(dst[8*i:], uint64(o-base))
+	}
 }
 
 // offsetAt returns the absolute offset stored at slot i (0..len) of a

@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,6 +32,18 @@ type span struct{ Start, End int }
 // layer writes them into a data file).
 type PageSink interface {
 	AddPage(col int, p Page) error
+}
+
+// PageFunc computes one page. An AsyncPageSink may run it on another
+// goroutine, concurrently with other PageFuncs: it only reads its arrays.
+type PageFunc func() (Page, error)
+
+// AsyncPageSink is a PageSink that also takes pages still to be computed;
+// it must place them in the order it receives them, as if AddPage had been
+// called with the result at that point.
+type AsyncPageSink interface {
+	PageSink
+	AddPageFunc(col int, f PageFunc) error
 }
 
 // Encoder turns Arrow arrays into pages: Compression is the default buffer
@@ -89,10 +102,24 @@ func (e *Encoder) encodeField(f *Field, col *int, arr arrow.Array, spans []span)
 	if spans == nil {
 		spans = e.split(arr)
 	}
+	async, _ := e.Sink.(AsyncPageSink)
 	for _, s := range spans {
-		p, err := e.leafPage(f, arr, s)
+		page := func() (Page, error) {
+			p, err := e.leafPage(f, arr, s)
+			if err != nil {
+				return p, fmt.Errorf("lance: column %q: %w", f.Name, err)
+			}
+			return p, nil
+		}
+		if async != nil {
+			if err := async.AddPageFunc(c, page); err != nil {
+				return err
+			}
+			continue
+		}
+		p, err := page()
 		if err != nil {
-			return fmt.Errorf("lance: column %q: %w", f.Name, err)
+			return err
 		}
 		if err := e.Sink.AddPage(c, p); err != nil {
 			return err
@@ -179,7 +206,7 @@ func (e *Encoder) leafPage(f *Field, arr arrow.Array, s span) (Page, error) {
 		if !isFixedWidth(t) {
 			return p, fmt.Errorf("%w: arrow type %s", ErrUnsupported, t)
 		}
-		raw := fixedSlice(arr, s)
+		raw := fixedValues(arr, s)
 		enc, buf, err := flatBuffer(raw, uint64(bitWidth(t)), next, comp)
 		if err != nil {
 			return p, err
@@ -223,31 +250,33 @@ func (e *Encoder) binaryPage(arr arrow.Array, s span, comp string) (Page, error)
 	}
 	n := s.End - s.Start
 	var payload []byte
+	ends := make([]byte, 8*n)
 	if n == 0 {
 		// An empty page (list items of a page without items).
-	} else if arr.NullN() == 0 {
-		payload = data[offsetAt(d, large, s.Start):offsetAt(d, large, s.End)]
+	} else if offs := viewOffsets(d, large); arr.NullN() == 0 {
+		payload = data[offs.at(s.Start):offs.at(s.End)]
+		offs.putEnds(ends, s.Start, s.End)
 	} else {
 		// Arrow allows bytes under null slots; Lance must not see them.
 		for r := s.Start; r < s.End; r++ {
 			if arr.IsValid(r) {
-				payload = append(payload, data[offsetAt(d, large, r):offsetAt(d, large, r+1)]...)
+				payload = append(payload, data[offs.at(r):offs.at(r+1)]...)
 			}
+		}
+		adj := uint64(len(payload)) + 1
+		var end uint64
+		for r := s.Start; r < s.End; r++ {
+			v := end
+			if arr.IsValid(r) {
+				end += uint64(offs.at(r+1) - offs.at(r))
+				v = end
+			} else {
+				v += adj
+			}
+			binary.LittleEndian.PutUint64(ends[8*(r-s.Start):], v)
 		}
 	}
 	adj := uint64(len(payload)) + 1
-	ends := make([]byte, 8*n)
-	var end uint64
-	for r := s.Start; r < s.End; r++ {
-		v := end
-		if arr.IsValid(r) {
-			end += uint64(offsetAt(d, large, r+1) - offsetAt(d, large, r))
-			v = end
-		} else {
-			v += adj
-		}
-		binary.LittleEndian.PutUint64(ends[8*(r-s.Start):], v)
-	}
 	bytesEnc, payload, err := flatBuffer(payload, 8, 1, comp)
 	if err != nil {
 		return Page{}, err
@@ -288,16 +317,28 @@ func (e *Encoder) split(arr arrow.Array) []span {
 	case t.ID() == arrow.NULL:
 		return append(out, span{0, n})
 	case isBinaryLike(t):
-		d, large := arr.Data(), isLargeOffsets(t)
-		cost = func(i int) int { return 8 + int(offsetAt(d, large, i+1)-offsetAt(d, large, i)) }
+		// Rows [a, b) cost cum(b) - cum(a) with cum(i) = 8i + offset(i),
+		// which grows with i: each page ends before the first row that does
+		// not fit, found by binary search (a page has at least one row).
+		offs := viewOffsets(arr.Data(), isLargeOffsets(t))
+		cum := func(i int) int64 { return 8*int64(i) + offs.at(i) }
+		limit := int64(e.MaxPageBytes)
+		for start := 0; start < n; {
+			base := cum(start)
+			k := sort.Search(n-start-1, func(k int) bool { return cum(start+k+2)-base > limit })
+			end := start + 1 + k
+			out = append(out, span{start, end})
+			start = end
+		}
+		return out
 	case t.ID() == arrow.LIST || t.ID() == arrow.LARGE_LIST:
-		d, large := arr.Data(), isLargeOffsets(t)
+		offs := viewOffsets(arr.Data(), isLargeOffsets(t))
 		values := arr.(array.ListLike).ListValues()
 		per := 1
 		if values.Len() > 0 {
 			per = max(1, approxBytes(values.Data())/values.Len())
 		}
-		cost = func(i int) int { return 8 + per*int(offsetAt(d, large, i+1)-offsetAt(d, large, i)) }
+		cost = func(i int) int { return 8 + per*int(offs.at(i+1)-offs.at(i)) }
 	default:
 		bits := 64
 		if ft, ok := t.(*arrow.FixedSizeListType); ok && isFixedWidth(ft.Elem()) {

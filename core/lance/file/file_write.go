@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
-
-	"io"
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/pb"
@@ -38,12 +38,111 @@ var padding = []byte("HHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHHH
 
 // fileWriter streams pages to a data file and keeps each column's page
 // metadata until the end, where it writes the metadata sections and footer.
+//
+// Leaf pages arrive as PageFuncs and are encoded (and compressed) by up to
+// GOMAXPROCS goroutines at a time while the calling goroutine writes the
+// finished ones in order; at most window pages are in flight, which bounds
+// the memory held by encoded pages not yet written.
 type fileWriter struct {
 	path  string
 	w     *bufio.Writer
 	pos   uint64
 	pages [][]byte // per column: concatenated Page messages
 	rows  []uint64 // per column: slots written so far (page priority)
+
+	queue  []*pendingPage // pages added but not yet written, in file order
+	window int
+	cpu    chan struct{} // one token per encoding goroutine allowed to run
+}
+
+// pendingPage is a page being encoded; done is closed when p and err are set.
+type pendingPage struct {
+	col  int
+	done chan struct{}
+	p    encoding.Page
+	err  error
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// writebackEvery is how many bytes the writer hands to the file between two
+// writeback hints (see writebackWriter).
+const writebackEvery = 1 << 20
+
+// writebackWriter passes writes through and, every writebackEvery bytes,
+// asks the file to start writing them to disk (sync_file_range), so that
+// the disk works while later pages are still being encoded and the final
+// fsync has only the tail left to wait for.
+type writebackWriter struct {
+	w              io.Writer
+	wb             interface{ StartWriteback(off, n int64) }
+	written, start int64
+}
+
+func (x *writebackWriter) Write(p []byte) (int, error) {
+	n, err := x.w.Write(p)
+	x.written += int64(n)
+	if x.written-x.start >= writebackEvery {
+		x.wb.StartWriteback(x.start, x.written-x.start)
+		x.start = x.written
+	}
+	return n, err
+}
+
+func newFileWriter(w io.Writer, path string, columns int) *fileWriter {
+	if wb, ok := w.(interface{ StartWriteback(off, n int64) }); ok {
+		w = &writebackWriter{w: w, wb: wb}
+	}
+	procs := max(1, runtime.GOMAXPROCS(0))
+	return &fileWriter{path: path, w: bufio.NewWriterSize(w, 64<<10),
+		pages: make([][]byte, columns), rows: make([]uint64, columns),
+		window: 2*procs + 2, cpu: make(chan struct{}, procs)}
+}
+
+// AddPageFunc queues a page to encode concurrently, writing the pages ahead
+// of it once the window is full.
+func (w *fileWriter) AddPageFunc(col int, f encoding.PageFunc) error {
+	pp := &pendingPage{col: col, done: make(chan struct{})}
+	w.queue = append(w.queue, pp)
+	go func() {
+		w.cpu <- struct{}{}
+		defer func() { <-w.cpu }()
+		pp.p, pp.err = f()
+		close(pp.done)
+	}()
+	return w.drain(w.window)
+}
+
+// AddPage queues an already encoded page.
+func (w *fileWriter) AddPage(col int, p encoding.Page) error {
+	w.queue = append(w.queue, &pendingPage{col: col, done: closedChan, p: p})
+	return w.drain(w.window)
+}
+
+// drain writes queued pages in order until at most keep are left.
+func (w *fileWriter) drain(keep int) error {
+	for len(w.queue) > keep {
+		pp := w.queue[0]
+		<-pp.done
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+		if pp.err != nil {
+			return pp.err
+		}
+		if err := w.writePage(pp.col, pp.p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wait waits for the pages still being encoded (after an error, so that no
+// goroutine outlives Write and the arrays it reads).
+func (w *fileWriter) wait() {
+	for _, pp := range w.queue {
+		<-pp.done
+	}
+	w.queue = nil
 }
 
 func (w *fileWriter) write(b []byte) error {
@@ -54,7 +153,8 @@ func (w *fileWriter) write(b []byte) error {
 	return nil
 }
 
-func (w *fileWriter) AddPage(col int, p encoding.Page) error {
+// writePage writes the buffers of a page and records its metadata.
+func (w *fileWriter) writePage(col int, p encoding.Page) error {
 	offs := make([]uint64, len(p.Bufs))
 	sizes := make([]uint64, len(p.Bufs))
 	for i, b := range p.Bufs {
@@ -151,14 +251,17 @@ func Write(w io.Writer, path string, top []*encoding.Field, cols []arrow.Array, 
 	for _, t := range top {
 		all = append(all, encoding.Subtree(t)...)
 	}
-	fw := &fileWriter{path: path, w: bufio.NewWriterSize(w, 1<<20),
-		pages: make([][]byte, len(all)), rows: make([]uint64, len(all))}
+	fw := newFileWriter(w, path, len(all))
+	defer fw.wait()
 	enc := &encoding.Encoder{Sink: fw, Compression: o.Compression, MaxPageBytes: o.MaxPageBytes}
 	col := 0
 	for i, t := range top {
 		if err := enc.EncodeField(t, &col, cols[i]); err != nil {
 			return 0, err
 		}
+	}
+	if err := fw.drain(0); err != nil {
+		return 0, err
 	}
 	if err := fw.finish(fileDescriptor(all, uint64(rows))); err != nil {
 		return 0, err

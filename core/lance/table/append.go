@@ -53,6 +53,7 @@ func Append(path string, rec arrow.RecordBatch, configUpdates map[string]string,
 	}
 	a := &appender{path: path, opts: opts, st: opts.store(path), rec: rec, cfg: configUpdates}
 	ds, err := a.run()
+	a.waitFile() // a no-op unless run returned early
 	if err != nil {
 		// Files never referenced by a committed manifest.
 		if a.file != nil {
@@ -72,6 +73,8 @@ type appender struct {
 	rec  arrow.RecordBatch
 	cfg  map[string]string
 	file *writtenFile // data file of the current plan, if written
+	// syncing is the background sync of file, until waitFile collects it.
+	syncing chan error
 	// extra are the data files written for the plan's rewrites, by
 	// fragment id (§11): one per existing fragment holding a rewritten
 	// column.
@@ -141,7 +144,7 @@ func (a *appender) run() (*Dataset, error) {
 			return nil, err
 		}
 		m := a.manifest(latest, plan, readVersion)
-		err = commit(a.st, n, m)
+		err = commitAfter(a.st, n, m, a.waitFile)
 		if err == nil {
 			return load(a.path, a.opts, n, m)
 		}

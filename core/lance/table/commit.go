@@ -17,10 +17,26 @@ import (
 //
 // It returns errCommitExists when another writer committed the version first.
 func commit(st store.Store, n naming, m *Manifest) error {
+	return commitAfter(st, n, m, nil)
+}
+
+// commitAfter is commit with a barrier: durable, when non-nil, waits until
+// the data files m refers to are durable (they are synced in the
+// background while the transaction file is written) and reports whether
+// they are; the manifest is only put after it returned nil.
+func commitAfter(st store.Store, n naming, m *Manifest, durable func() error) error {
 	if m.transactionFile != "" {
 		tname := path.Join(transactionsDir, m.transactionFile)
 		if err := st.Put(tname, m.transaction); err != nil {
+			if durable != nil {
+				durable()
+			}
 			return fmt.Errorf("lance: write %s in %s: %w", tname, st.Root(), err)
+		}
+	}
+	if durable != nil {
+		if err := durable(); err != nil {
+			return err
 		}
 	}
 	name := path.Join(versionsDir, manifestName(n, m.version))

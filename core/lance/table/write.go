@@ -12,11 +12,15 @@ import (
 
 	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/lance/file"
+	"github.com/persisting/persisting/core/store"
 )
 
 // ensureFile writes the data file for the plan, unless the file written for
 // an earlier attempt already carries the same field ids.
 func (a *appender) ensureFile(p *appendPlan, creating bool) error {
+	if err := a.waitFile(); err != nil {
+		return err
+	}
 	if a.file != nil && slices.Equal(a.file.ids, p.fileIDs) {
 		return nil
 	}
@@ -39,16 +43,42 @@ func (a *appender) ensureFile(p *appendPlan, creating bool) error {
 		}
 	}
 	name := newDataFileName()
-	size, err := a.writeDataFile(dataName(name), p.top, p.cols, int(a.rec.NumRows()))
+	size, w, err := a.writeDataBytes(dataName(name), p.top, p.cols, int(a.rec.NumRows()))
 	if err != nil {
 		return err
 	}
-	if err := a.st.SyncDir(dataDir); err != nil {
-		a.st.Remove(dataName(name))
-		return fmt.Errorf("lance: sync %s: %w", dir, err)
-	}
+	// The file and its directory entry are made durable in the background
+	// while the manifest and transaction are built and written; the commit
+	// waits for them (waitFile) before it puts the manifest.
 	a.file = &writtenFile{name: name, ids: p.fileIDs, size: size}
+	a.syncing = make(chan error, 1)
+	go func() {
+		if err := w.Commit(); err != nil {
+			a.syncing <- fmt.Errorf("lance: %w", err)
+			return
+		}
+		if err := a.st.SyncDir(dataDir); err != nil {
+			a.st.Remove(dataName(name))
+			a.syncing <- fmt.Errorf("lance: sync %s: %w", dir, err)
+			return
+		}
+		a.syncing <- nil
+	}()
 	return nil
+}
+
+// waitFile waits for the background sync of the data file, if one is
+// running, and reports its outcome; after a failure the file is gone.
+func (a *appender) waitFile() error {
+	if a.syncing == nil {
+		return nil
+	}
+	err := <-a.syncing
+	a.syncing = nil
+	if err != nil {
+		a.file = nil
+	}
+	return err
 }
 
 // dataName is the store name of a data file.
@@ -64,21 +94,31 @@ func newDataFileName() string {
 // returns its size. Its directory is not synced (the caller syncs once for
 // all); on error the partial file is removed.
 func (a *appender) writeDataFile(name string, top []*encoding.Field, cols []arrow.Array, rows int) (uint64, error) {
-	full := filepath.Join(a.path, name)
-	w, err := a.st.Create(name)
+	size, w, err := a.writeDataBytes(name, top, cols, rows)
 	if err != nil {
-		return 0, fmt.Errorf("lance: create %s: %w", full, err)
-	}
-	size, err := file.Write(w, full, top, cols, rows,
-		file.WriteOptions{Compression: a.opts.Compression, MaxPageBytes: a.opts.MaxPageBytes})
-	if err != nil {
-		w.Abort() // never referenced by a manifest: safe to drop
 		return 0, err
 	}
 	if err := w.Commit(); err != nil {
 		return 0, fmt.Errorf("lance: %w", err)
 	}
 	return size, nil
+}
+
+// writeDataBytes writes the data file's bytes and returns its size and the
+// writer, not yet committed (synced); on error the partial file is removed.
+func (a *appender) writeDataBytes(name string, top []*encoding.Field, cols []arrow.Array, rows int) (uint64, store.Writer, error) {
+	full := filepath.Join(a.path, name)
+	w, err := a.st.Create(name)
+	if err != nil {
+		return 0, nil, fmt.Errorf("lance: create %s: %w", full, err)
+	}
+	size, err := file.Write(w, full, top, cols, rows,
+		file.WriteOptions{Compression: a.opts.Compression, MaxPageBytes: a.opts.MaxPageBytes})
+	if err != nil {
+		w.Abort() // never referenced by a manifest: safe to drop
+		return 0, nil, err
+	}
+	return size, w, nil
 }
 
 // ensureExtra writes, for every fragment of latest holding a column that the
