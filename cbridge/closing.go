@@ -80,12 +80,9 @@ func survive(what string) {
 //export persisting_close_async
 func persisting_close_async(h C.uintptr_t, token C.uint64_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
-	b, err := lookup(h)
+	b, err := lookupForToken(h, token)
 	if err != nil {
 		return fail(errOut, err)
-	}
-	if token == readyToken {
-		return fail(errOut, errReservedToken)
 	}
 	b.markClosing()
 	tok := uint64(token)

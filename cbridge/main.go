@@ -97,6 +97,16 @@ func lookup(h C.uintptr_t) (*bucket, error) {
 	return v.(*bucket), nil
 }
 
+// lookupForToken is lookup for the exports that complete a caller's token:
+// token 0 is the end of recovery's.
+func lookupForToken(h C.uintptr_t, token C.uint64_t) (*bucket, error) {
+	b, err := lookup(h)
+	if err == nil && token == readyToken {
+		return nil, errReservedToken
+	}
+	return b, err
+}
+
 //export persisting_open
 func persisting_open(cfg *C.char, out *C.uintptr_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
@@ -284,12 +294,9 @@ func toCMemory(recs []arrow.RecordBatch, sc *arrow.Schema) ([]arrow.RecordBatch,
 //export persisting_flush
 func persisting_flush(h C.uintptr_t, token C.uint64_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
-	b, err := lookup(h)
+	b, err := lookupForToken(h, token)
 	if err != nil {
 		return fail(errOut, err)
-	}
-	if token == readyToken {
-		return fail(errOut, errReservedToken)
 	}
 	tok := uint64(token)
 	b.eng.Flush(func(err error) { b.complete(tok, 0, err) })

@@ -20,12 +20,9 @@ import (
 //export persisting_maintain
 func persisting_maintain(h C.uintptr_t, token C.uint64_t, compact, cleanup C.int32_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
-	b, err := lookup(h)
+	b, err := lookupForToken(h, token)
 	if err != nil {
 		return fail(errOut, err)
-	}
-	if token == readyToken {
-		return fail(errOut, errReservedToken)
 	}
 	tok := uint64(token)
 	b.eng.Maintain(compact != 0, cleanup != 0, func(res engine.MaintenanceResult, err error) {
