@@ -47,13 +47,15 @@ func openBucket(cfgJSON string) (*bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	closingWait(opts.Dir())
 	efd, err := newEventFD()
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	b := &bucket{efd: efd, efdOpen: true, failed: map[uint64]string{}, results: map[uint64]string{}, opts: opts}
 	ecfg := opts.Config(func(s *engine.LanceSink) { b.sink = s })
+	if wait := closingWaiter(opts.Dir()); wait != nil {
+		ecfg.WaitBeforeLock = wait // the lock is taken in recovery, after it
+	}
 	ecfg.OnSpace = b.signal
 	if opts.EnableMetrics {
 		ecfg.Metrics = metrics.Default().Bucket(opts.Dir())

@@ -46,16 +46,20 @@ func closingDone(dir string) {
 	}
 }
 
-func closingWait(dir string) {
+// closingWaiter returns a function that waits for the close of dir in
+// progress in this process, or nil when there is none.
+func closingWaiter(dir string) func() {
 	closingMu.Lock()
 	ch, ok := closing[dir]
 	closingMu.Unlock()
 	if !ok {
-		return
+		return nil
 	}
-	select {
-	case <-ch:
-	case <-time.After(closingWaitLimit):
+	return func() {
+		select {
+		case <-ch:
+		case <-time.After(closingWaitLimit):
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ from persisting import (
     PersistingBackend,
     RecoveryWarning,
     SchemaError,
+    StorageError,
 )
 
 DEADLINE = 30  # seconds any single call may take here before it counts as a hang
@@ -381,3 +382,53 @@ async def test_total_count_of_a_reopened_bucket_is_exact_at_once(tmp_path):
     assert b.total_count() == 701
     assert [r["i"] for r in await b.get(1000, 0)] == list(range(701))
     await b.close()
+
+
+# -- the directory taken away, a close cancelled, a reopen behind a close -------
+
+
+async def test_dataset_deleted_under_an_open_bucket_fails_clearly_and_never_hangs(tmp_path):
+    import shutil
+
+    path = tmp_path / "bucket_0"
+    b = PersistingBackend(bucket_id=0, storage_path=str(path), batch_size=10)
+    await b.put_batch([{"i": i} for i in range(15)])  # one flush of 15 rows
+    await answer(b.flush())
+    await b.put_batch([{"i": i} for i in range(15, 20)])
+    shutil.rmtree(path / "data.lance")
+    with pytest.raises(StorageError, match="deleted while the bucket was open"):
+        await answer(b.flush())
+    with pytest.raises(StorageError, match="deleted"):
+        await answer(b.close())
+    # Nothing was recreated from row 0 behind the user's back.
+    assert not (path / "data.lance").exists()
+
+
+async def test_a_cancelled_close_finishes_in_the_background(tmp_path):
+    path = str(tmp_path / "bucket_0")
+    b = PersistingBackend(bucket_id=0, storage_path=path, batch_size=10**6)
+    await b.put_batch([{"i": i} for i in range(1000)])
+    task = asyncio.ensure_future(b.close())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The close goes on; a new backend on the directory waits for it in Go,
+    # not in its constructor, and then sees every record.
+    again = PersistingBackend(bucket_id=0, storage_path=path)
+    assert [r["i"] for r in await answer(again.get(2000, 0))] == list(range(1000))
+    await again.close()
+
+
+async def test_reopen_behind_a_finalizer_close_sees_every_record(tmp_path):
+    import gc
+
+    path = str(tmp_path / "bucket_0")
+    b = PersistingBackend(bucket_id=0, storage_path=path, batch_size=10**6)
+    await b.put_batch([{"i": i} for i in range(5000)])
+    del b
+    gc.collect()  # the finalizer starts a close (and its flush) in the background
+    # The constructor does not wait for that close (recovery does, in Go).
+    again = PersistingBackend(bucket_id=0, storage_path=path)
+    assert again.total_count() == 5000
+    await again.close()

@@ -112,3 +112,14 @@ def test_backend_refuses_use_after_fork(tmp_path):
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         b.close_sync()
+
+
+def test_a_bucket_directory_belongs_to_the_first_topic_that_opens_it(tmp_path):
+    from persisting._topics import TOPIC_MARKER, bucket_dir
+
+    path = str(tmp_path / "bucket_0")
+    assert bucket_dir(path, "a") == path
+    assert (tmp_path / "bucket_0" / TOPIC_MARKER).read_text() == "a"
+    other = bucket_dir(path, "b/c")
+    assert other == str(tmp_path / "topics" / "b%2Fc" / "bucket_0")
+    assert bucket_dir(path, "a") == path and bucket_dir(path, "b/c") == other

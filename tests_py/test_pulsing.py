@@ -243,3 +243,31 @@ async def test_restart_in_one_process_without_close(tmp_path):
     finally:
         await third.shutdown()
         gc.collect()
+
+
+async def test_two_topics_sharing_a_storage_path_keep_their_own_records(tmp_path):
+    """Pulsing 0.1.2 names a bucket {storage_path}/bucket_{id} without its topic;
+    persisting gives each topic its own directory, the same after a restart."""
+    for round_ in range(2):
+        system = await pul.actor_system()
+        try:
+            for topic in ("alpha", "beta"):
+                writer = await write_queue(
+                    system, topic, backend="persisting", num_buckets=2, storage_path=str(tmp_path)
+                )
+                for i in range(20):
+                    await writer.put({"id": f"{topic}-{round_}-{i}", "topic": topic})
+                await writer.flush()
+            for topic in ("alpha", "beta"):
+                reader = await read_queue(
+                    system, topic, backend="persisting", num_buckets=2, storage_path=str(tmp_path)
+                )
+                rows = []
+                while batch := await asyncio.wait_for(reader.get(limit=100), 30):
+                    rows.extend(batch)
+                assert {r["topic"] for r in rows} == {topic}
+                assert len(rows) == 20 * (round_ + 1)
+        finally:
+            await system.shutdown()
+            gc.collect()
+    assert sorted(p.name for p in (tmp_path / "topics").iterdir()) == ["beta"]

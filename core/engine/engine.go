@@ -82,11 +82,16 @@ type Config struct {
 	Listeners []EventListener
 	// Maintenance, when set, compacts and cleans up the sink.
 	Maintenance *MaintenanceConfig
+	// WaitBeforeLock, when set, is called at the start of recovery, and
+	// the directory is locked after it (a lock failure is then the
+	// recovery's error) instead of in Open: for a directory whose previous
+	// bucket in this process is still closing, so Open never waits.
+	WaitBeforeLock func()
 	// FS is the filesystem of the WAL; nil means the real one. Tests inject
 	// faults through it.
 	FS vfs.FS
-	// OnSpace is called (from any goroutine) when room frees up after
-	// ErrBusy. It must not block.
+	// OnSpace is called (from any goroutine) after every flush, successful
+	// or not, so that appends refused with ErrBusy retry. It must not block.
 	OnSpace func()
 	Mem     memory.Allocator
 }
@@ -191,9 +196,13 @@ func Open(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("persisting: create bucket directory: %w", err)
 	}
-	lk, err := lockDir(cfg.Dir)
-	if err != nil {
-		return nil, err
+	var lk *dirLock
+	if cfg.WaitBeforeLock == nil {
+		l, err := lockDir(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		lk = l
 	}
 	e := &Engine{
 		cfg:        cfg,
@@ -222,6 +231,20 @@ func Open(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// lockLate takes the directory lock in recovery when Open did not.
+func (e *Engine) lockLate() error {
+	if e.lock != nil {
+		return nil
+	}
+	e.cfg.WaitBeforeLock()
+	lk, err := lockDir(e.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	e.lock = lk
+	return nil
+}
+
 // Ready is closed once recovery finished; ReadyErr then tells how.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
 
@@ -234,7 +257,11 @@ func (e *Engine) ReadyErr() error { return e.readyErr }
 func (e *Engine) Recovered() int64 { return e.recovered }
 
 func (e *Engine) run() {
-	e.survive("recovery", func() { e.readyErr = e.recover() })
+	e.survive("recovery", func() {
+		if e.readyErr = e.lockLate(); e.readyErr == nil {
+			e.readyErr = e.recover()
+		}
+	})
 	if e.readyErr == nil && e.broken != nil {
 		e.readyErr = e.broken
 	}

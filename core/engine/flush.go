@@ -29,6 +29,10 @@ func (e *Engine) flush(done func(error)) {
 		done(ErrClosed)
 		return
 	}
+	if e.broken != nil {
+		done(e.broken) // no flush will run: waiting would be forever
+		return
+	}
 	if !e.isReady() {
 		// Never wait here: the caller may be the event loop.
 		go func() {
@@ -97,8 +101,10 @@ func (e *Engine) flushOnce() bool {
 	}
 	if err == nil {
 		e.kickCommit()
-		e.cfg.OnSpace()
 	}
+	// After a failure too: an append refused as busy, retried now, learns
+	// the flush error instead of waiting for room that may never come.
+	e.cfg.OnSpace()
 	return err == nil
 }
 
@@ -128,10 +134,15 @@ func (e *Engine) finishFlush(n int64, watermark uint64, took time.Duration, err 
 		return ready
 	}
 	e.buf.dropFront(n)
-	// Another writer (real Lance) may have committed rows meanwhile: our
-	// rows went in after theirs, so the buffer now starts past both.
+	// Another writer (real Lance) may have committed or deleted rows
+	// meanwhile: our rows went in after theirs, so the buffer now starts
+	// past both, and the offsets flush waiters wait for move with it.
 	if rows := e.sink.Rows(); rows != e.buf.base {
+		delta := rows - e.buf.base
 		e.buf.rebase(rows)
+		for i := range e.waiters {
+			e.waiters[i].target += delta
+		}
 	}
 	e.seqBase = watermark
 	e.maintainDue()

@@ -43,6 +43,10 @@ func lockDir(dir string) (*dirLock, error) {
 	return &dirLock{f: f}, nil
 }
 
+// release drops the lock; a nil lock (never taken) releases nothing.
 func (l *dirLock) release() error {
+	if l == nil {
+		return nil
+	}
 	return l.f.Close() // closing the descriptor drops the flock
 }

@@ -9,7 +9,8 @@ import (
 
 // Read returns rows [offset, offset+limit) in the current table schema. With
 // nonblock, a read that needs the sink (or recovery to finish) fails with
-// ErrWouldBlock instead of waiting.
+// ErrWouldBlock instead of waiting. A limit of 0 returns no rows and the
+// table schema (nil before the first row).
 func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, *arrow.Schema, error) {
 	if !e.isReady() {
 		if nonblock {
@@ -24,7 +25,9 @@ func (e *Engine) Read(offset, limit int64, nonblock bool) ([]arrow.RecordBatch, 
 		return nil, nil, fmt.Errorf("%w: offset %d is negative", ErrInvalid, offset)
 	}
 	if limit <= 0 {
-		return nil, nil, nil
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return nil, e.table, nil
 	}
 	end := offset + min(limit, math.MaxInt64-offset)
 	var out []arrow.RecordBatch

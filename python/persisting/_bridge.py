@@ -257,6 +257,14 @@ class NativeBucket:
             return None
         return stream.read_all()
 
+    def table_schema(self) -> pa.Schema | None:
+        """The table schema as Go has it now (None before the first row); a call
+        that never touches the disk."""
+        table = self.read(0, 0, nonblock=True)
+        if table is None or len(table.schema) == 0:
+            return None
+        return table.schema
+
     def read_version(self, version: int, offset: int, limit: int) -> pa.Table:
         """Rows of an old dataset version (blocking: reads the disk)."""
         stream = StreamCapsule()
@@ -299,7 +307,9 @@ class NativeBucket:
     async def close(self) -> None:
         """Close the Go bucket without blocking the loop: appends already handed
         to Go complete first (stored, or with their error), then the close's own
-        completion arrives, then the handle is released. Idempotent."""
+        completion arrives, then the handle is released. Idempotent. Cancelled
+        while waiting, the close goes on in the background (never blocking the
+        loop) and the handle is released when it ends."""
         if self._closed:
             return
         token, fut = self.new_waiter()
@@ -312,7 +322,12 @@ class NativeBucket:
             )
             await fut
         finally:
-            self._release()
+            if fut.done():
+                self._release()  # the bucket is closed: releasing does not wait
+            else:
+                self._reg.unregister()
+                _lib.lib().persisting_close_detached(self.handle)
+                self._fail_waiting()
 
     def close_sync(self) -> None:
         """Close from synchronous code (no running loop needed); blocks."""
@@ -329,8 +344,11 @@ class NativeBucket:
         try:
             _lib.close_bucket(self.handle)
         finally:
-            waiting, self._waiting = self._waiting, {}
-            for callback in waiting.values():
-                callback(0, ClosedError("persisting: the backend was closed"))
-            if not self.ready:
-                self._mark_ready(ClosedError("persisting: the backend was closed"), 0)
+            self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for callback in waiting.values():
+            callback(0, ClosedError("persisting: the backend was closed"))
+        if not self.ready:
+            self._mark_ready(ClosedError("persisting: the backend was closed"), 0)

@@ -15,6 +15,7 @@ from ._bridge import NativeBucket
 from ._mixing import MixedTypesError
 from ._records import RecordSchemaError, RecordTypeError, arrow_batch, check_record, to_batch
 from ._rows import to_records
+from ._topics import bucket_dir
 from ._writes import WriteQueue
 from .errors import ClosedError, RecoveryWarning, SchemaError
 from .options import LANCE_OPTIONS, Options, parse, positive_int
@@ -96,6 +97,8 @@ class LanceBackend:
             self.storage_path = os.fspath(storage_path)
             positive_int("batch_size", batch_size)
             self.options = parse(type(self).__name__, options, type(self).OPTION_NAMES)
+            if self.options.topic is not None:
+                self.storage_path = bucket_dir(self.storage_path, self.options.topic)
             self._bucket = NativeBucket(self._native_config())
         except Exception as exc:  # kept and raised by every call
             self._error = exc
@@ -103,7 +106,9 @@ class LanceBackend:
         #: The bucket's absolute directory: the ``bucket`` label of its metrics.
         self.bucket_dir = self._bucket.dir
         self._bucket.on_ready(self._recovered)
-        self._writes = WriteQueue(self._bucket, self.options.vector_columns, self._stored)
+        self._writes = WriteQueue(
+            self._bucket, self.options.vector_columns, self._stored, stage=self._stages()
+        )
         self._bucket.on_wake(self._wake_readers)
 
     def _native_config(self) -> dict[str, Any]:
@@ -125,6 +130,11 @@ class LanceBackend:
             },
         }
 
+    def _stages(self) -> bool:
+        """Whether a put may be acknowledged before Go has it (see _writes): only
+        without a write-ahead log, where "acknowledged" means "readable"."""
+        return True
+
     def _live(self) -> NativeBucket:
         """The Go bucket, or the error that keeps this backend from working: the
         constructor's, :class:`~persisting.ClosedError`, or the recovery's."""
@@ -135,6 +145,8 @@ class LanceBackend:
             raise ClosedError(f"persisting: bucket {self.bucket_dir}: the backend is closed")
         if bucket.ready_error is not None:
             raise bucket.ready_error.with_traceback(None)
+        if self._writes.lost is not None:
+            raise self._writes.lost.with_traceback(None)
         return bucket
 
     async def _ready(self) -> NativeBucket:
@@ -186,6 +198,11 @@ class LanceBackend:
         """
         self._live()
         check_record(record)
+        if self._writes.stage(record):
+            self._total += 1
+            if self._readers:
+                self._wake_readers()
+            return
         await self._writes.put(record)
 
     async def put_batch(self, records: list[dict[str, Any]] | Any) -> None:
@@ -254,6 +271,9 @@ class LanceBackend:
         return await self._read(offset, limit)
 
     async def _read(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        self._writes.submit_pending()  # staged records are readable: Go gets them first
+        if self._writes.blocked:
+            await self._writes.unblocked()
         bucket = self._live()
         table = bucket.read(offset, limit, nonblock=True)
         if table is None:  # rows on disk: read them in a worker thread
@@ -339,6 +359,8 @@ class LanceBackend:
         """Persist every record whose put has returned."""
         self._live()
         self._writes.submit_pending()
+        if self._writes.blocked:
+            await self._writes.unblocked()
         bucket = await self._ready()
         await bucket.flush()
         # Rows another writer (real Lance) committed meanwhile now count too.
@@ -362,6 +384,7 @@ class LanceBackend:
     async def stats(self) -> dict[str, Any]:
         """Per-bucket statistics; Pulsing returns this dict unchanged."""
         bucket = await self._ready()
+        self._writes.submit_pending()  # Go counts what it has
         return self._stats(bucket.stats())
 
     def _stats(self, native: dict[str, Any]) -> dict[str, Any]:
@@ -403,6 +426,9 @@ class LanceBackend:
         :class:`~persisting.ClosedError`; every later call raises it."""
         if self._error is not None or self._bucket.closed:
             return
+        self._writes.submit_pending()
+        if self._writes.blocked:  # acknowledged rows wait for the flush that frees room
+            await self._writes.unblocked()
         self._writes.close()
         try:
             await self._bucket.close()

@@ -59,6 +59,9 @@ class PersistingBackend(LanceBackend):
             self._error = exc
             self._bucket.close_sync()
 
+    def _stages(self) -> bool:
+        return not self.options.enable_wal
+
     def _native_config(self) -> dict[str, Any]:
         config = super()._native_config()
         config.update(

@@ -6,6 +6,12 @@ says room was freed. Every future this module hands out is resolved: with
 success once Go reports the rows stored, with the record's own error, or with
 :class:`~persisting.ClosedError` when the bucket closes first (and then the
 record was not stored).
+
+Without a write-ahead log, a record of plain scalars that agrees with the table
+(:mod:`._admit`) is staged instead: acknowledged at once, handed to Go with the
+others of its tick, and handed over before any read, so that it is readable from
+the moment its put returns. A put that cannot be staged waits for Go as above,
+and nothing is staged while such a put is waiting, so that order is kept.
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ from typing import Any
 import pyarrow as pa
 
 from . import _lib
+from ._admit import ColumnKinds
 from ._bridge import NativeBucket
 from ._mixing import MixedTypesError
 from ._records import RecordSchemaError, RecordTypeError, to_batch
-from .errors import ClosedError, SchemaError
+from .errors import ClosedError, SchemaError, StorageError
 
 Futures = list["asyncio.Future[None]"]
 # Errors a record can cause on its own while it is converted.
 _RECORD_ERRORS = (RecordTypeError, MixedTypesError, RecordSchemaError)
+# Staged records go to Go at the end of the tick, or once this many wait.
+STAGE_LIMIT = 4096
 
 
 class WriteQueue:
@@ -38,6 +47,7 @@ class WriteQueue:
         bucket: NativeBucket,
         vectors: Mapping[str, int],
         on_stored: Callable[[int, int], None],
+        stage: bool,
     ) -> None:
         self._bucket = bucket
         self._vectors = vectors
@@ -45,7 +55,49 @@ class WriteQueue:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._scheduled = False
         self._blocked: deque[tuple[pa.RecordBatch, Futures]] = deque()
+        # Staging (no write-ahead log only): acknowledged records not yet in Go.
+        self._stage = stage
+        self._staged: list[dict[str, Any]] = []
+        self._kinds: ColumnKinds | None = None  # None: read Go's schema again
+        self._unblocked: list[asyncio.Future[None]] = []
+        # An error that lost staged records after their puts returned (only an
+        # internal failure can: admission vouched for them); every later call
+        # raises it.
+        self.lost: StorageError | None = None
         bucket.on_wake(self._retry_blocked)
+
+    def stage(self, record: dict[str, Any]) -> bool:
+        """Acknowledge a checked record at once if that is safe (see the module
+        docstring); False sends it down the slow path."""
+        bucket = self._bucket
+        if not self._stage or self._pending or self._blocked or not bucket.ready:
+            return False
+        if bucket.ready_error is not None or bucket.closed:
+            return False
+        kinds = self._kinds
+        if kinds is None:
+            kinds = self._kinds = ColumnKinds(bucket.table_schema(), self._vectors)
+        if not kinds.admit(record):
+            return False
+        self._staged.append(dict(record))  # values are immutable scalars
+        if len(self._staged) >= STAGE_LIMIT:
+            self.submit_pending()
+        elif not self._scheduled:
+            self._scheduled = True
+            bucket.loop().call_soon(self.submit_pending)
+        return True
+
+    @property
+    def blocked(self) -> bool:
+        """Whether acknowledged rows wait for room in Go's buffer."""
+        return bool(self._blocked)
+
+    async def unblocked(self) -> None:
+        """Wait until no batch waits for room (or the bucket closes)."""
+        while self._blocked:
+            fut: asyncio.Future[None] = self._bucket.loop().create_future()
+            self._unblocked.append(fut)
+            await fut
 
     def put(self, record: dict[str, Any]) -> asyncio.Future[None]:
         """Park a checked record; the first put of a tick schedules one submit."""
@@ -65,8 +117,11 @@ class WriteQueue:
         return fut
 
     def submit_pending(self) -> None:
-        """Send every record parked so far as one batch."""
+        """Send every record staged or parked so far (staged ones first: they came
+        first), each kind as one batch."""
         self._scheduled = False
+        if self._staged:
+            self._hand_off()
         group = [(r, f) for r, f in self._pending if not f.done()]
         self._pending = []
         if not group:
@@ -77,6 +132,23 @@ class WriteQueue:
             self._submit_each(group)
             return
         self._send(batch, [f for _, f in group])
+
+    def _hand_off(self) -> None:
+        staged, self._staged = self._staged, []
+        try:
+            batch = to_batch(staged, self._vectors)
+        except Exception as exc:  # admission vouched for these: an internal failure
+            self._lose(len(staged), exc)
+            return
+        self._send(batch, [])
+
+    def _lose(self, rows: int, exc: BaseException) -> None:
+        if self.lost is None:
+            self.lost = StorageError(
+                f"persisting: bucket {self._bucket.dir}: {rows} acknowledged records that "
+                f"had no write-ahead log could not be stored ({type(exc).__name__}: {exc}); "
+                "reopen the bucket"
+            )
 
     def _submit_each(self, group: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         """Slow path: one batch per record, so a bad record fails alone."""
@@ -105,6 +177,8 @@ class WriteQueue:
         # The completion of a pending append is drained by the loop, which is
         # not running while this code is: registering the waiter after the
         # call cannot miss it.
+        if futs:
+            self._kinds = None  # a batch not admitted here may change Go's schema
         token = self._bucket.new_token()
         try:
             status, first = self._bucket.append(batch, token)
@@ -141,14 +215,24 @@ class WriteQueue:
             for i, fut in enumerate(futs):
                 self._send(batch.slice(i, 1), [fut])
             return
+        if not futs:
+            self._lose(batch.num_rows, exc)
         fail(futs, exc)
 
     def _retry_blocked(self) -> None:
         while self._blocked:
             batch, futs = self._blocked.popleft()
             self._send(batch, futs)
-            if self._blocked and self._blocked[-1][1] is futs:
+            if self._blocked and self._blocked[-1][0] is batch:
                 break  # still busy; wait for the next wake-up
+        if not self._blocked:
+            self._wake_unblocked()
+
+    def _wake_unblocked(self) -> None:
+        waiters, self._unblocked = self._unblocked, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def close(self) -> None:
         """Before the bucket closes: send what is parked (it may still be stored)

@@ -34,6 +34,7 @@ LANCE_OPTIONS = frozenset(
         "compact_target_rows",
         "keep_versions",
         "keep_versions_seconds",
+        "topic",
     }
 )
 #: Options only :class:`~persisting.PersistingBackend` takes.
@@ -73,6 +74,9 @@ class Options:
     compact_target_rows: int | None = None
     keep_versions: int | None = None
     keep_versions_seconds: float | None = None
+    # The queue's topic, which Pulsing (0.1.2) leaves out of a bucket's path;
+    # persisting.queue passes it (see _topics).
+    topic: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The options as a plain dict (what ``stats()["options"]`` shows)."""
@@ -126,6 +130,9 @@ def parse(owner: str, given: Mapping[str, Any], known: frozenset[str]) -> Option
         if not seconds >= 0:
             raise ValueError(f"persisting: keep_versions_seconds must be >= 0, got {seconds!r}")
         values["keep_versions_seconds"] = float(seconds)
+    topic = values.get("topic")
+    if topic is not None and (type(topic) is not str or not topic):
+        raise TypeError(f"persisting: topic must be a non-empty str, got {topic!r}")
     port = values.get("metrics_port")
     if port is not None and (type(port) is not int or not 0 <= port < 65536):
         raise ValueError(f"persisting: metrics_port must be a port number (0-65535), got {port!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ._lance_backend import STREAM_CHUNK, LanceBackend
 from ._persisting_backend import PersistingBackend
+from ._topics import pass_topic_to_backends
 
 __all__ = ["REGISTERED", "STREAM_CHUNK", "LanceBackend", "PersistingBackend", "register"]
 
@@ -24,7 +25,9 @@ def register() -> list[str]:
 
     Pulsing 0.1.2+ exposes the registry in ``pulsing.streaming``; the January 2026
     layout had it in ``pulsing.queue``. Passing the class to ``write_queue`` works
-    only because the class name is registered too (Pulsing sends the name).
+    only because the class name is registered too (Pulsing sends the name). It
+    also has Pulsing hand each bucket its topic, so that queues sharing a
+    ``storage_path`` get a directory each (see :mod:`persisting._topics`).
     """
     try:
         from pulsing.streaming import register_backend
@@ -41,6 +44,7 @@ def register() -> list[str]:
     }
     for name, cls in names.items():
         register_backend(name, cls)
+    pass_topic_to_backends((LanceBackend,))
     return list(names)
 
 
