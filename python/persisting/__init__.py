@@ -20,11 +20,13 @@ from .errors import (
     StorageError,
     WALError,
 )
+from .dataset import Dataset, open_dataset
 from .queue import LanceBackend, PersistingBackend, register
 
 __all__ = [
     "ClosedError",
     "CorruptionError",
+    "Dataset",
     "LanceBackend",
     "LockedError",
     "PersistingBackend",
@@ -32,6 +34,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "WALError",
+    "open_dataset",
     "queue",
     "register",
 ]
