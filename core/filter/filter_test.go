@@ -141,6 +141,7 @@ func TestErrors(t *testing.T) {
 		"d = 'tomorrow'": "d",
 		"i = NULL":       "i",
 		"i =":            "",
+		"i":              "i",
 		"i = 1 AND":      "",
 		"(i = 1":         "",
 		"i ~ 1":          "",

@@ -13,6 +13,7 @@
 //	           | column [NOT] BETWEEN literal AND literal
 //	           | column [NOT] IN '(' literal { ',' literal } ')'
 //	           | column IS [NOT] NULL
+//	           | column                         a boolean column
 //	column    := name | "quoted name" | `quoted name`
 //	literal   := integer | float | 'string' ('' escapes a quote)
 //	           | TRUE | FALSE
@@ -313,6 +314,11 @@ func (p *parser) predicate() (node, error) {
 			return nil, p.errAt(p.peek(), "expected NULL after IS")
 		}
 		return nullNode{col, not}, nil
+	}
+	if t := p.peek(); t.kind != tOp && !(t.kind == tIdent && (strings.EqualFold(t.text, "NOT") ||
+		strings.EqualFold(t.text, "BETWEEN") || strings.EqualFold(t.text, "IN"))) {
+		// A bare column: a boolean column is its own predicate.
+		return cmpNode{col, "=", literal{kind: litBool, b: true, text: "TRUE (a bare column is a boolean test)"}}, nil
 	}
 	negate := p.keyword("NOT")
 	var n node

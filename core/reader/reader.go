@@ -217,7 +217,7 @@ func (r *Reader) open(sources []Source, versions map[int]uint64, asOf time.Time)
 					return
 				}
 				if err == nil {
-					k := sort.Search(len(vs), func(j int) bool { return vs[j].Timestamp.After(asOf) })
+					k := sort.Search(len(vs), func(j int) bool { return vs[j].Timestamp.Truncate(time.Microsecond).After(asOf) })
 					if k == 0 {
 						return // nothing committed yet at asOf
 					}
