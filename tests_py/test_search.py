@@ -450,3 +450,51 @@ async def test_index_search_through_pylance_and_buffer(open_backend, tmp_path):
     qv = np.asarray(hit["v"][0].values, np.float32)
     res = await b.search("v", qv, k=1, columns=["id"], use_index=True)
     assert res["id"].to_pylist() == [2900] and res["_rowid"].to_pylist() == [None]
+
+
+async def test_pulsing_writers_and_a_reader_on_the_storage_path(system, tmp_path):
+    """A Pulsing app reaches search and time travel through open_dataset on
+    the queue's storage_path, while its writers keep writing."""
+    from pulsing.streaming import write_queue
+
+    writer = await write_queue(
+        system,
+        "vectors",
+        backend="persisting",
+        num_buckets=3,
+        batch_size=40,
+        storage_path=str(tmp_path),
+        backend_options={"vector_columns": {"v": DIM}},
+    )
+    data = _table(300).drop_columns(["ts", "day"])
+    rows = data.to_pylist()
+    for row in rows[:150]:
+        row["v"] = np.asarray(row["v"], np.float32)
+        await writer.put(row)
+    await writer.flush()
+    ds = open_dataset(tmp_path)
+    assert sorted(b["bucket"] for b in ds.buckets) == [0, 1, 2]
+    assert ds.count() == 150
+    first = ds.version
+    assert isinstance(first, dict) and set(first) == {0, 1, 2}
+    for row in rows[150:]:
+        row["v"] = np.asarray(row["v"], np.float32)
+        await writer.put(row)
+    await writer.flush()
+    assert ds.count() == 150  # a reader sees its version until refresh
+    ds.refresh()
+    assert ds.count() == 300
+    q = _query()
+    res = ds.search("v", q, k=12, columns=["id"], filter="price IS NOT NULL")
+    sub = data.filter(pc.is_valid(data["price"]))
+    assert res["id"].to_pylist() == _brute(sub, q, 12)
+    assert res.column_names == ["id", "_distance", "_rowid", "_bucket"]
+    # Each bucket's hits agree with pylance on that bucket's dataset.
+    for bucket in {*res["_bucket"].to_pylist()}:
+        path = str(tmp_path / f"bucket_{bucket}" / "data.lance")
+        mine = [r for r, b in zip(res["_rowid"].to_pylist(), res["_bucket"].to_pylist()) if b == bucket]
+        ref = _pylance(path, q, 12, "l2", "price IS NOT NULL")["_rowid"].to_pylist()
+        assert mine == ref[: len(mine)]
+    ds.checkout(first)
+    assert ds.count() == 150
+    assert ds.to_arrow(columns=["id"])["id"].to_pylist() != []

@@ -32,7 +32,9 @@ type chunk struct {
 	start, end      int64
 }
 
-func (v *View) chunks(size int64) []chunk {
+// chunks splits the view into work units of about size rows; with align
+// set, fragment chunks end on page boundaries of that column.
+func (v *View) chunks(size int64, align string) []chunk {
 	if size <= 0 {
 		size = ChunkRows
 	}
@@ -43,8 +45,23 @@ func (v *View) chunks(size int64) []chunk {
 				if f.LiveRows == 0 {
 					continue
 				}
-				for s := int64(0); s < f.PhysicalRows; s += size {
-					out = append(out, chunk{part: pi, frag: fi, mem: -1, start: s, end: min(s+size, f.PhysicalRows)})
+				var starts []int64
+				if align != "" {
+					starts, _ = p.DS.PageStarts(fi, align)
+				}
+				if len(starts) < 2 || starts[len(starts)-1] != f.PhysicalRows {
+					for s := int64(0); s < f.PhysicalRows; s += size {
+						out = append(out, chunk{part: pi, frag: fi, mem: -1, start: s, end: min(s+size, f.PhysicalRows)})
+					}
+					continue
+				}
+				// Whole pages of the aligned column, about size rows at a time.
+				from := int64(0)
+				for _, s := range starts[1:] {
+					if s-from >= size || s == f.PhysicalRows {
+						out = append(out, chunk{part: pi, frag: fi, mem: -1, start: from, end: s})
+						from = s
+					}
 				}
 			}
 		}
@@ -295,7 +312,7 @@ func (v *View) Scan(o ScanOptions) (*Scanner, error) {
 		fields = append(fields, arrow.Field{Name: BucketColumn, Type: arrow.PrimitiveTypes.Int32})
 	}
 	s.schema = arrow.NewSchema(fields, nil)
-	s.chunks = v.chunks(o.ChunkRows)
+	s.chunks = v.chunks(o.ChunkRows, "")
 	s.results = make([]chan scanResult, len(s.chunks))
 	for i := range s.results {
 		s.results[i] = make(chan scanResult, 1)
@@ -480,7 +497,7 @@ func (v *View) Count(expr string) (int64, error) {
 		return n, nil
 	}
 	var total atomic.Int64
-	err = v.parallel(func(c chunk) error {
+	err = v.parallel(0, "", func(c chunk) error {
 		rec, keep, err := v.read(c, f.Columns(), f)
 		if err != nil {
 			return err
@@ -505,8 +522,8 @@ func (v *View) Count(expr string) (int64, error) {
 // parallel runs fn over every chunk on GOMAXPROCS goroutines and returns
 // the first error. perWorker, when set, is called once per worker before
 // any starts, and gives that worker's function.
-func (v *View) parallel(fn func(chunk) error, perWorker func(w int) func(chunk) error) error {
-	chunks := v.chunks(0)
+func (v *View) parallel(size int64, align string, fn func(chunk) error, perWorker func(w int) func(chunk) error) error {
+	chunks := v.chunks(size, align)
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(chunks)))
 	var next atomic.Int64
 	var failed atomic.Bool

@@ -25,6 +25,11 @@ type SearchOptions struct {
 	SkipPersisted bool
 }
 
+// searchChunkRows is the work unit of a search, in whole pages of the
+// vector column (a chunk that cut a page would decode it twice): small
+// enough that the cores share even one fragment evenly.
+const searchChunkRows = 16384
+
 // memID marks the hit ids of memory rows: memID | batch<<32 | row.
 const memID = uint64(1) << 63
 
@@ -77,7 +82,7 @@ func (v *View) Search(o SearchOptions) (arrow.RecordBatch, error) {
 	}
 	dim := int(ft.Len())
 	var tops []*vector.TopK
-	err = v.parallel(nil, func(int) func(chunk) error {
+	err = v.parallel(searchChunkRows, o.Column, nil, func(int) func(chunk) error {
 		top := vector.NewTopK(o.K)
 		tops = append(tops, top) // called before the workers start
 		return func(c chunk) error {

@@ -110,3 +110,35 @@ func (d *Dataset) ReadColumns(i int, columns []string, start, end int64) (arrow.
 	md := d.arrow.Metadata()
 	return array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, end-start), nil
 }
+
+// PageStarts returns the first physical row of every page of the named
+// top-level column in fragment i, then the row count: reads split there
+// decode every page once. Nil when no file of the fragment holds the column.
+func (d *Dataset) PageStarts(i int, column string) ([]int64, error) {
+	st := &d.frags[i]
+	for _, f := range d.schema.Top {
+		if f.Name != column {
+			continue
+		}
+		fi, ok := st.fileOf[f.ID]
+		if !ok {
+			return nil, nil
+		}
+		r, o, err := d.fileReader(&st.f.files[fi])
+		if err != nil {
+			return nil, err
+		}
+		o.Close()
+		c, ok := st.cols[fi][f.ID]
+		if !ok || c < 0 || c >= r.NumColumns() {
+			return nil, nil
+		}
+		pages := r.Pages(c)
+		out := make([]int64, 1, len(pages)+1)
+		for _, p := range pages {
+			out = append(out, out[len(out)-1]+int64(p.Length))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("lance: %s: no column %q", d.path, column)
+}
