@@ -50,9 +50,7 @@ def build(path: str, n: int) -> None:
 
     schema = next(batches()).schema
     reader = pa.RecordBatchReader.from_batches(schema, batches())
-    lance.write_dataset(
-        reader, path, data_storage_version="2.0", max_rows_per_file=FRAGMENT_ROWS
-    )
+    lance.write_dataset(reader, path, data_storage_version="2.0", max_rows_per_file=FRAGMENT_ROWS)
 
 
 def p50(fn, repeat: int) -> float:
@@ -114,7 +112,9 @@ def run(n: int, repeat: int, workdir: str) -> list[tuple[str, float, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
     ap.add_argument("--repeat", type=int, default=9, help="timed runs per measurement")
     ap.add_argument("--dir", default=None, help="working directory (default: a temp dir)")
@@ -128,7 +128,10 @@ def main() -> None:
     try:
         for n in sizes:
             for what, mine, ref in run(n, args.repeat, workdir):
-                print(f"| {n:,} | {what} | {mine * 1e3:.1f} | {ref * 1e3:.1f} | {mine / ref:.2f}x |", flush=True)
+                print(
+                    f"| {n:,} | {what} | {mine * 1e3:.1f} | {ref * 1e3:.1f} | {mine / ref:.2f}x |",
+                    flush=True,
+                )
     finally:
         if args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -11,6 +11,7 @@ reachable directly and registers them with Pulsing when Pulsing is installed::
 """
 
 from . import queue
+from .dataset import Dataset, open_dataset
 from .errors import (
     ClosedError,
     CorruptionError,
@@ -20,7 +21,6 @@ from .errors import (
     StorageError,
     WALError,
 )
-from .dataset import Dataset, open_dataset
 from .queue import LanceBackend, PersistingBackend, register
 
 __all__ = [

@@ -19,8 +19,9 @@ import ctypes
 import json
 import os
 import weakref
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -155,10 +156,7 @@ def _pylance_search(
     )
     return table.cast(
         pa.schema(
-            [
-                pa.field(f.name, pa.float32()) if f.name == "_distance" else f
-                for f in table.schema
-            ]
+            [pa.field(f.name, pa.float32()) if f.name == "_distance" else f for f in table.schema]
         )
     )
 
@@ -267,9 +265,7 @@ class Dataset:
         ``{"bucket", "version", "timestamp", "rows"}``."""
         out = ctypes.c_char_p()
         err = ctypes.c_char_p()
-        rc = _lib.lib().persisting_dataset_versions(
-            self._h(), ctypes.byref(out), ctypes.byref(err)
-        )
+        rc = _lib.lib().persisting_dataset_versions(self._h(), ctypes.byref(out), ctypes.byref(err))
         _lib.check(rc, err)
         return [
             {
@@ -304,9 +300,7 @@ class Dataset:
         }
         if batch_rows is not None and batch_rows <= 0:
             raise ValueError(f"persisting: batch_rows must be positive, got {batch_rows}")
-        return _stream(
-            _lib.lib().persisting_dataset_scan, self._h(), json.dumps(spec).encode()
-        )
+        return _stream(_lib.lib().persisting_dataset_scan, self._h(), json.dumps(spec).encode())
 
     def to_arrow(
         self,
@@ -364,17 +358,13 @@ class Dataset:
         spec = _search_spec(column, k, metric, filter, columns, skip_persisted=use_index)
         # Always called: it checks the column, query and filter, and with
         # use_index it searches nothing (there is no buffer here).
-        result = _stream(
-            _lib.lib().persisting_dataset_search, self._h(), spec, q, dim
-        ).read_all()
+        result = _stream(_lib.lib().persisting_dataset_search, self._h(), spec, q, dim).read_all()
         if not use_index:
             return result
         parts = self._parts()
         if not any(p["indexed"] for p in parts) or not _have_pylance():
             spec = _search_spec(column, k, metric, filter, columns)
-            return _stream(
-                _lib.lib().persisting_dataset_search, self._h(), spec, q, dim
-            ).read_all()
+            return _stream(_lib.lib().persisting_dataset_search, self._h(), spec, q, dim).read_all()
         tables = []
         multi = len({p["bucket"] for p in parts}) > 1
         for p in parts:
@@ -412,7 +402,12 @@ def bucket_search(
     capsule = StreamCapsule()
     err = ctypes.c_char_p()
     rc = _lib.lib().persisting_bucket_search(
-        handle, spec, q, dim, ctypes.byref(version), ctypes.c_void_p(capsule.address),
+        handle,
+        spec,
+        q,
+        dim,
+        ctypes.byref(version),
+        ctypes.c_void_p(capsule.address),
         ctypes.byref(err),
     )
     _lib.check(rc, err)
@@ -426,7 +421,12 @@ def bucket_search(
         spec = _search_spec(column, k, metric, filter, columns)
         capsule = StreamCapsule()
         rc = _lib.lib().persisting_bucket_search(
-            handle, spec, q, dim, ctypes.byref(version), ctypes.c_void_p(capsule.address),
+            handle,
+            spec,
+            q,
+            dim,
+            ctypes.byref(version),
+            ctypes.c_void_p(capsule.address),
             ctypes.byref(err),
         )
         _lib.check(rc, err)
