@@ -308,7 +308,7 @@ def test_scan_streams_batch_by_batch(tmp_path):
     # Go reads at most GOMAXPROCS+1 chunks ahead: the last fragments' files
     # are not open yet, so removing them now makes the scan fail there.
     assert (os.cpu_count() or 1) < 12
-    files = {f.data_files()[0].path() for f in lance.dataset(path).get_fragments()[-4:]}
+    files = {f.data_files()[0].path for f in lance.dataset(path).get_fragments()[-4:]}
     for name in files:
         os.remove(os.path.join(path, "data", name))
     seen = 100
@@ -431,7 +431,7 @@ async def test_index_search_through_pylance_and_buffer(open_backend, tmp_path):
     )
     await _put_rows(b, data.slice(2500, 300))
     await b.flush()  # our commit keeps the index; fragment 2 is not covered by it
-    indices = lance.dataset(path).list_indices()
+    indices = lance.dataset(path).describe_indices()
     assert len(indices) == 1
     await _put_rows(b, data.slice(2800))  # buffered
     q = _query()

@@ -417,7 +417,7 @@ def bucket_search(
     path = _dataset_path_of(handle)
     import lance
 
-    if not lance.dataset(path, version=version.value).list_indices():
+    if not lance.dataset(path, version=version.value).describe_indices():
         spec = _search_spec(column, k, metric, filter, columns)
         capsule = StreamCapsule()
         rc = _lib.lib().persisting_bucket_search(
