@@ -64,6 +64,7 @@ bench: native
 	$(PY) bench/bench_codec.py
 	$(PY) bench/bench_widening.py
 	$(PY) bench/bench_longqueue.py
+	$(PY) bench/bench_search.py
 
 # Thousands of SIGKILL crash cycles (the test suite runs 30 of each kind), then
 # a 10,000,000-record long-queue run.

@@ -93,6 +93,7 @@ func errorJSON(err error) string {
 		we *wal.WALError
 		se *schema.Error
 		ie *schema.InvalidError
+		fe *invalidField
 	)
 	switch {
 	case errors.As(err, &le):
@@ -105,6 +106,8 @@ func errorJSON(err error) string {
 		d.Field = se.Field
 	case errors.As(err, &ie):
 		d.Field = ie.Field
+	case errors.As(err, &fe):
+		d.Field = fe.field
 	}
 	js, _ := json.Marshal(d) // cannot fail: plain fields, invalid UTF-8 is replaced
 	return string(js)

@@ -11,6 +11,7 @@ reachable directly and registers them with Pulsing when Pulsing is installed::
 """
 
 from . import queue
+from .dataset import Dataset, open_dataset
 from .errors import (
     ClosedError,
     CorruptionError,
@@ -25,6 +26,7 @@ from .queue import LanceBackend, PersistingBackend, register
 __all__ = [
     "ClosedError",
     "CorruptionError",
+    "Dataset",
     "LanceBackend",
     "LockedError",
     "PersistingBackend",
@@ -32,6 +34,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "WALError",
+    "open_dataset",
     "queue",
     "register",
 ]

@@ -353,6 +353,31 @@ class LanceBackend:
         table = await bucket.run_blocking(bucket.read_version, version, offset, limit)
         return to_records(table, self.options.field_defaults)
 
+    # -- search -------------------------------------------------------------
+
+    async def search(
+        self,
+        column: str,
+        vector: Any,
+        k: int = 10,
+        metric: str = "l2",
+        filter: str | None = None,
+        columns: list[str] | None = None,
+        *,
+        use_index: bool = False,
+    ) -> Any:
+        """Exact k-nearest-neighbour search over this bucket: the persisted
+        rows and the buffered ones (one consistent snapshot), as a
+        ``pyarrow.Table`` sorted by ``_distance`` (``_rowid`` is null for
+        buffered rows). Same arguments as :meth:`persisting.Dataset.search`;
+        runs in a thread."""
+        from .dataset import bucket_search
+
+        bucket = await self._ready()
+        return await bucket.run_blocking(
+            bucket_search, bucket.handle, column, vector, k, metric, filter, columns, use_index
+        )
+
     # -- maintenance --------------------------------------------------------
 
     async def flush(self) -> None:

@@ -112,6 +112,31 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_status_codes": ([_c_char_pp], i32),
         "persisting_maintain": ([up, u64, i32, i32, _c_char_pp], i32),
         "persisting_take_result": ([up, u64], vp),
+        # readers and search (cbridge/dataset.go)
+        "persisting_dataset_open": ([ctypes.c_char_p, ctypes.POINTER(up), _c_char_pp], i32),
+        "persisting_dataset_close": ([up], i32),
+        "persisting_dataset_refresh": ([up, _c_char_pp], i32),
+        "persisting_dataset_checkout": ([up, ctypes.c_char_p, _c_char_pp], i32),
+        "persisting_dataset_info": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_dataset_versions": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_dataset_scan": ([up, ctypes.c_char_p, vp, _c_char_pp], i32),
+        "persisting_dataset_count": ([up, ctypes.c_char_p, ctypes.POINTER(i64), _c_char_pp], i32),
+        "persisting_dataset_search": (
+            [up, ctypes.c_char_p, ctypes.POINTER(ctypes.c_float), i64, vp, _c_char_pp],
+            i32,
+        ),
+        "persisting_bucket_search": (
+            [
+                up,
+                ctypes.c_char_p,
+                ctypes.POINTER(ctypes.c_float),
+                i64,
+                ctypes.POINTER(u64),
+                vp,
+                _c_char_pp,
+            ],
+            i32,
+        ),
     }
     for name, (argtypes, restype) in sigs.items():
         fn = getattr(so, name)
