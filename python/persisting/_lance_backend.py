@@ -374,6 +374,9 @@ class LanceBackend:
         from .dataset import bucket_search
 
         bucket = await self._ready()
+        self._writes.submit_pending()  # staged records are buffered rows too
+        if self._writes.blocked:
+            await self._writes.unblocked()
         return await bucket.run_blocking(
             bucket_search, bucket.handle, column, vector, k, metric, filter, columns, use_index
         )
