@@ -22,7 +22,8 @@ export GOFLAGS ?= -buildvcs=false -trimpath
 .PHONY: demo test test-go test-py lint bench soak clean native system-deps wheel
 
 demo: native
-	$(PY) examples/demo.py
+	@echo "== demo (examples/demo.py)"
+	@$(PY) examples/demo.py
 
 test: system-deps lint test-go test-py
 
@@ -74,6 +75,7 @@ soak: native
 	$(PY) bench/bench_longqueue.py --records 10000000 --window 10000
 
 $(STAMP): pyproject.toml setup.py
+	@echo "== venv $(VENV), with pulsing, pylance and the test tools (first time: a minute or two)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel setuptools-golang==2.9.0
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
@@ -83,6 +85,7 @@ $(STAMP): pyproject.toml setup.py
 native: $(STAMP) python/persisting/.native-built
 
 python/persisting/.native-built: $(GO_SOURCES) $(STAMP)
+	@echo "== building the Go core: go build -buildmode=c-shared -> python/persisting/_native.so"
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
