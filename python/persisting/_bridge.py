@@ -1,7 +1,7 @@
 """The asyncio side of one bucket: a Go handle, its completion eventfd, and the
 group submit of pending puts.
 
-Rules kept here (bridge-and-durability.md §5): calls made on the event loop
+Rules kept here: calls made on the event loop
 thread never wait on I/O in Go; completions arrive through an eventfd watched
 with ``loop.add_reader`` and are drained with one poll call per wake-up; Go
 never calls into Python; anything that can block runs in a dedicated pool.

@@ -30,33 +30,41 @@ class LanceBackend:
     """A bucket persisted as a Lance dataset under ``storage_path``.
 
     Args:
-        bucket_id: the bucket number Pulsing assigns.
-        storage_path: the bucket's directory, created if missing. Pulsing passes
-            ``{storage_path}/bucket_{id}``; the topic is not part of it, so give
-            each topic its own ``storage_path``. Defaults to
+        bucket_id (0): the bucket number Pulsing assigns.
+        storage_path (None): the bucket's directory, created if missing. Pulsing
+            passes ``{storage_path}/bucket_{id}``; the topic is not part of it, so
+            give each topic its own ``storage_path``. ``None``:
             ``./queue_storage/bucket_{id}``.
-        batch_size: rows buffered before an automatic flush.
-        **options: see :class:`~persisting.options.Options`. Unknown options are
-            ignored with one warning per name, so options meant for other backends
-            or newer versions do not break a deployment. Types are strict:
-            ``enable_wal="false"`` is a ``TypeError``, not ``True``.
+        batch_size (100): rows buffered before an automatic flush.
+        **options: below. Unknown options are ignored with one warning per name,
+            so options meant for other backends or newer versions do not break a
+            deployment. Types are strict: ``enable_wal="false"`` is a
+            ``TypeError``, not ``True``.
 
-    Options:
-        flush_threshold: rows buffered before an automatic flush; defaults to
-            ``batch_size`` (Pulsing users set the threshold through
+    Options, with defaults (:class:`PersistingBackend` adds the log and metrics):
+        flush_threshold (None, meaning ``batch_size``): rows buffered before an
+            automatic flush (Pulsing users set the threshold through
             ``write_queue(batch_size=...)``).
-        max_buffer_rows: bound on buffered rows before ``put`` waits for a flush
-            (backpressure, never a drop); default ``max(16 * threshold, 2**20)``.
-        vector_columns: ``{"name": dim}``; lists of numbers in these columns are
-            stored as ``fixed_size_list<float32, dim>`` vectors. Values given as 1-D
-            numpy float32 arrays are vectors without being declared. Vectors read
-            back as numpy float32 arrays.
-        compression: ``"zstd"``, ``"lz4"`` or ``"snappy"``: Lance pages are
+        max_buffer_rows (None, meaning ``max(16 * threshold, 2**20)``): bound on
+            buffered rows before ``put`` waits for a flush (backpressure, never a
+            drop).
+        vector_columns (None): ``{"name": dim}``; lists of numbers in these columns
+            are stored as ``fixed_size_list<float32, dim>`` vectors. Values given
+            as 1-D numpy float32 arrays are vectors without being declared.
+            Vectors read back as numpy float32 arrays.
+        compression (None): ``"zstd"``, ``"lz4"`` or ``"snappy"``: Lance pages are
             compressed with zstd or lz4 (Lance has no snappy page scheme, so
             snappy pages use zstd).
-        field_defaults: ``{"name": value}``; a record read back with that field
-            ``None`` (typically an old record written before the field existed)
-            gets ``value`` instead.
+        field_defaults (None): ``{"name": value}``; a record read back with that
+            field ``None`` (typically an old record written before the field
+            existed) gets ``value`` instead.
+        compact_every (64): merge small fragments after this many flushes, then
+            remove old versions; ``0``: only on :meth:`compact`.
+        compact_target_rows (None, meaning ``max(65536, 16 * threshold)``, at most
+            ``2**20``): rows of a compacted fragment.
+        keep_versions (100): versions kept by cleanup; the latest is always kept.
+        keep_versions_seconds (0): also keep every version younger than this (for
+            time travel or slow readers of old versions).
 
     Rows are persisted to ``{storage_path}/data.lance`` (Lance file format 2.0),
     one fragment and one dataset version per flush: when ``batch_size`` rows are

@@ -13,26 +13,68 @@ from .options import LANCE_OPTIONS, WAL_OPTIONS
 class PersistingBackend(LanceBackend):
     """:class:`LanceBackend` plus write-ahead log, compression and metrics.
 
-    Options (pulsing-contract.md §11.2; defaults as documented there):
-        enable_wal (False), wal_sync_interval (1.0 s; 0 = fsync every put),
-        max_wal_size (100 MiB), compression (None; "zstd", "lz4", "snappy"),
-        enable_metrics (False), plus those of :class:`LanceBackend`.
+    ``PersistingBackend(bucket_id=0, storage_path=None, batch_size=100, **options)``;
+    with Pulsing, ``write_queue(..., backend="persisting", storage_path=...,
+    batch_size=..., backend_options={...})`` passes the same arguments.
 
-    With ``enable_wal`` every batch is logged under ``{storage_path}/wal/`` before
-    ``put`` returns: after its fsync when ``wal_sync_interval`` is 0 (concurrent
-    puts share one fsync), else after the write, with a background fsync every
-    ``wal_sync_interval`` seconds. A failed fsync is never retried: the bucket
+    Args:
+        bucket_id (0): the bucket number Pulsing assigns.
+        storage_path (None): the bucket's directory, created if missing. Pulsing
+            passes ``{storage_path}/bucket_{id}`` (the topic is not part of it: give
+            each topic its own ``storage_path``). ``None``:
+            ``./queue_storage/bucket_{id}``.
+        batch_size (100): rows buffered before an automatic flush to Lance (one
+            fragment, one dataset version).
+
+    Options (keyword arguments, Pulsing's ``backend_options``), with defaults:
+        enable_wal (False): log every batch under ``{storage_path}/wal/`` before
+            ``put`` returns.
+        wal_sync_interval (1.0): seconds. ``0``: ``put`` returns after its frame is
+            fsynced (concurrent puts share one fsync); ``> 0``: after the write, with
+            a background fsync at this interval. ``flush()`` and ``close()`` make
+            everything durable.
+        max_wal_size (104857600, 100 MiB): past it the bucket flushes and drops
+            the log segments now in Lance.
+        wal_truncate_corrupt (False): on a damaged frame followed by good ones, cut
+            the log there (what is cut moves to ``wal/damaged/``) instead of
+            refusing to open with :class:`~persisting.CorruptionError`.
+        compression (None): ``"zstd"``, ``"lz4"`` or ``"snappy"`` for WAL frames;
+            Lance pages use zstd or lz4 (snappy pages use zstd).
+        flush_threshold (None, meaning ``batch_size``): overrides the automatic
+            flush row count.
+        max_buffer_rows (None, meaning ``max(16 * threshold, 2**20)``): bound on
+            buffered rows; past it ``put`` waits for a flush (backpressure, never a
+            drop).
+        vector_columns (None): ``{"name": dim}``; lists of numbers there are stored
+            as ``fixed_size_list<float32, dim>`` and read back as numpy arrays.
+        field_defaults (None): ``{"name": value}``; a field read back as ``None``
+            (a record written before the field existed) reads as ``value``.
+        enable_metrics (False): report this bucket in the Prometheus metrics of
+            :mod:`persisting.metrics` (and in prometheus_client's default registry
+            when it is installed).
+        metrics_port (None): also serve ``/metrics`` from Go on this port (``0``
+            picks one; ``stats()["metrics_endpoint"]`` says which).
+        metrics_addr ('127.0.0.1'): the address for ``metrics_port``.
+        compact_every (64): compact small fragments after this many flushes, then
+            clean up old versions; ``0``: only on :meth:`compact`.
+        compact_target_rows (None, meaning ``max(65536, 16 * threshold)``, at most
+            ``2**20``): rows of a compacted fragment.
+        keep_versions (100): versions kept by cleanup; the latest is always kept.
+        keep_versions_seconds (0): also keep every version younger than this.
+
+    Unknown options are ignored with one warning per name; types are strict
+    (``enable_wal="false"`` is a ``TypeError``, a value out of range a
+    ``ValueError``), raised by :meth:`ready` and every later call, never by the
+    constructor.
+
+    Durability: with the WAL off a record is durable once a flush wrote it to
+    Lance. With ``enable_wal`` and ``wal_sync_interval=0`` an acknowledged record
+    is on disk when ``put`` returns. A failed fsync is never retried: the bucket
     refuses writes with :class:`~persisting.WALError`. On open the log is replayed
     from the watermark stored in the Lance manifest, so nothing is lost or
     duplicated. A torn tail is cut (a :class:`~persisting.RecoveryWarning` says how
     many bytes); damage followed by good frames fails the open with
     :class:`~persisting.CorruptionError` unless ``wal_truncate_corrupt=True``.
-    ``compression`` ("zstd", "lz4", "snappy") applies to WAL frames and to Lance
-    pages (zstd or lz4; Lance has no snappy page scheme, so snappy pages use zstd).
-    ``enable_metrics`` reports the bucket in the Prometheus metrics of
-    :mod:`persisting.metrics` (and in prometheus_client's default registry when it is
-    installed); ``metrics_port`` also serves ``/metrics`` from Go on
-    ``metrics_addr`` (default 127.0.0.1).
     """
 
     backend_name: ClassVar[str] = "persisting"

@@ -1,6 +1,7 @@
 """Pulsing storage backends: :class:`LanceBackend` and :class:`PersistingBackend`.
 
-Both implement Pulsing's ``StorageBackend`` protocol (pulsing-contract.md §3):
+Both implement Pulsing's ``StorageBackend`` protocol
+(``pulsing.streaming.backend.StorageBackend``):
 ``put``, ``put_batch``, ``get(limit, offset)``, the async generator
 ``get_stream(limit, offset, wait=False, timeout=None)``, ``flush``, ``stats`` and
 the synchronous, O(1) ``total_count``. Importing this module registers them
