@@ -65,6 +65,10 @@ class LanceBackend:
         keep_versions (100): versions kept by cleanup; the latest is always kept.
         keep_versions_seconds (0): also keep every version younger than this (for
             time travel or slow readers of old versions).
+        topic (None): the queue's topic. Pulsing (0.1.2) leaves it out of a
+            bucket's path; persisting has Pulsing pass it, and a topic whose
+            bucket directory another topic owns gets
+            ``{storage_path}/topics/{topic}/bucket_{id}`` instead.
 
     Rows are persisted to ``{storage_path}/data.lance`` (Lance file format 2.0),
     one fragment and one dataset version per flush: when ``batch_size`` rows are

@@ -61,6 +61,7 @@ class PersistingBackend(LanceBackend):
             ``2**20``): rows of a compacted fragment.
         keep_versions (100): versions kept by cleanup; the latest is always kept.
         keep_versions_seconds (0): also keep every version younger than this.
+        topic (None): the queue's topic, which Pulsing passes (see LanceBackend).
 
     Unknown options are ignored with one warning per name; types are strict
     (``enable_wal="false"`` is a ``TypeError``, a value out of range a
