@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
 from pulsing.streaming import MemoryBackend
 
 from persisting import PersistingBackend
@@ -40,6 +41,18 @@ async def put_batches(backend: Any, batch: int, total: int) -> None:
         await backend.put_batch([record(i) for i in range(start, start + batch)])
 
 
+def arrow_batches(batch: int, total: int) -> list[pa.RecordBatch]:
+    return [
+        pa.RecordBatch.from_pylist([record(i) for i in range(start, start + batch)])
+        for start in range(0, total, batch)
+    ]
+
+
+async def put_arrow(backend: Any, batches: list[pa.RecordBatch]) -> None:
+    for batch in batches:
+        await backend.put_batch(batch)
+
+
 async def measure(make: Callable[[], Any], run: Callable[[Any], Any], total: int) -> float:
     backend = make()
     start = time.perf_counter()
@@ -61,29 +74,46 @@ async def main() -> None:
     tmp = tempfile.mkdtemp(prefix="persisting-bench-")
     counter = iter(range(1_000_000))
 
-    def persisting() -> PersistingBackend:
+    def persisting(**options: Any) -> Callable[[], PersistingBackend]:
         # batch_size is large so that flushes do not interleave: this measures the put path.
-        return PersistingBackend(
-            bucket_id=0, storage_path=f"{tmp}/b{next(counter)}", batch_size=10_000_000
+        return lambda: PersistingBackend(
+            bucket_id=0, storage_path=f"{tmp}/b{next(counter)}", batch_size=10_000_000, **options
         )
 
     def memory() -> MemoryBackend:
         return MemoryBackend(bucket_id=0)
 
-    cases: list[tuple[str, Callable[[Any], Any]]] = [
-        (f"put, {p} producer{'s' if p > 1 else ''}", lambda b, p=p: put_concurrently(b, p, total))
-        for p in (1, 8, 64)
+    wal0 = {"enable_wal": True, "wal_sync_interval": 0}
+    wal = {"enable_wal": True}
+    arrow = arrow_batches(1000, total)
+    lists = lambda b: put_batches(b, 1000, total)  # noqa: E731
+    # (case, options, our run, MemoryBackend's run): MemoryBackend takes no Arrow
+    # data, so the RecordBatch case is set against its put_batch of the same dicts.
+    cases: list[tuple[str, dict[str, Any], Callable[[Any], Any], Callable[[Any], Any]]] = [
+        (name, options, run, run)
+        for name, options, run in [
+            ("put, 1 producer, WAL off", {}, lambda b: put_concurrently(b, 1, total)),
+            ("put, 8 producers, WAL off", {}, lambda b: put_concurrently(b, 8, total)),
+            ("put, 64 producers, WAL off", {}, lambda b: put_concurrently(b, 64, total)),
+            ("put, 64 producers, WAL, sync 0", wal0, lambda b: put_concurrently(b, 64, total)),
+            (
+                "put, 1 producer, WAL, default interval",
+                wal,
+                lambda b: put_concurrently(b, 1, total),
+            ),
+            ("put_batch, 1000-record lists", {}, lists),
+        ]
     ]
-    cases.append(("put_batch, 1000-record lists", lambda b: put_batches(b, 1000, total)))
+    cases.append(("put_batch, 1000-row RecordBatch", {}, lambda b: put_arrow(b, arrow), lists))
 
     print(f"{total} records per run, median of {args.repeat} runs\n")
     print("| case | persisting rec/s | MemoryBackend rec/s | ratio |")
     print("|---|---:|---:|---:|")
-    for name, run in cases:
+    for name, options, run, peer in cases:
         ours, theirs = [], []
         for _ in range(args.repeat):  # interleaved so drift hits both alike
-            ours.append(await measure(persisting, run, total))
-            theirs.append(await measure(memory, run, total))
+            ours.append(await measure(persisting(**options), run, total))
+            theirs.append(await measure(memory, peer, total))
         o, t = statistics.median(ours), statistics.median(theirs)
         print(f"| {name} | {o:,.0f} | {t:,.0f} | {o / t:.2f} |")
 

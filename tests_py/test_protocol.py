@@ -258,3 +258,15 @@ async def test_backpressure_makes_put_wait_and_never_drops(open_backend):
     assert stats["backpressure"] > 0, "the buffer bound was never hit"
     assert stats["total_count"] == 300
     assert sorted(r["id"] for r in await b.get(1000, 0)) == list(range(300))
+
+
+async def test_total_count_is_exact_after_every_put_across_hand_overs(open_backend):
+    """Puts acknowledged at once are handed to Go in groups (every 4096, and at
+    the end of the tick): the count must be exact at every step, as Pulsing takes
+    total_count() before a put as that record's position."""
+    b = open_backend(batch_size=1000)
+    for i in range(9000):
+        await b.put({"i": i})
+        assert b.total_count() == i + 1
+    assert [r["i"] for r in await b.get(10_000, 0)] == list(range(9000))
+    assert (await b.stats())["total_count"] == 9000

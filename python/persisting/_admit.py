@@ -19,15 +19,6 @@ import pyarrow as pa
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-# Exact Python types (not subclasses: numpy scalars take the slow path).
-_KIND_OF_VALUE: dict[type, str | None] = {
-    bool: "bool",
-    int: "int",
-    float: "float",
-    str: "str",
-    bytes: "bytes",
-    type(None): None,
-}
 _KIND_OF_ARROW = {
     "bool": "bool",
     "int64": "int",
@@ -51,28 +42,41 @@ class ColumnKinds:
     def admit(self, record: Mapping[str, Any]) -> bool:
         """Whether ``record`` can be acknowledged at once; if so, the kinds of the
         columns it introduces or widens are recorded."""
+        if self._vectors and not self._vectors.keys().isdisjoint(record):
+            return False
         kinds = self._kinds
-        changes: list[tuple[str, str]] = []
+        changes: list[tuple[str, str]] | None = None
         for key, value in record.items():
-            kind = _KIND_OF_VALUE.get(type(value), "other")
-            if kind is None:
-                continue
-            if kind == "other" or key in self._vectors:
-                return False
-            if kind == "int" and not _INT64_MIN <= value <= _INT64_MAX:
-                return False
-            if kind == "str" and not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
+            t = type(value)
+            if t is str:
+                if not value.isascii():
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return False
+                kind = "str"
+            elif t is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
                     return False
+                kind = "int"
+            elif t is float:
+                kind = "float"
+            elif value is None:
+                continue
+            elif t is bool:
+                kind = "bool"
+            elif t is bytes:
+                kind = "bytes"
+            else:
+                return False  # numpy scalars, datetimes, containers: the slow path
             have = kinds.get(key, "null")
             if have == kind or (have == "float" and kind == "int"):
                 continue
             if have == "null" or (have == "int" and kind == "float"):
-                changes.append((key, kind))  # a new column, or int widening to float
+                # a new column, or int widening to float
+                changes = [*(changes or ()), (key, kind)]
                 continue
             return False
-        for key, kind in changes:
-            kinds[key] = kind
+        if changes:
+            kinds.update(changes)
         return True

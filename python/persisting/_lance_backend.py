@@ -119,7 +119,11 @@ class LanceBackend:
         self.bucket_dir = self._bucket.dir
         self._bucket.on_ready(self._recovered)
         self._writes = WriteQueue(
-            self._bucket, self.options.vector_columns, self._stored, stage=self._stages()
+            self._bucket,
+            self.options.vector_columns,
+            self._stored,
+            self._staged,
+            stage=self._stages(),
         )
         self._bucket.on_wake(self._wake_readers)
 
@@ -185,6 +189,11 @@ class LanceBackend:
                 stacklevel=2,
             )
 
+    def _staged(self) -> None:
+        self._total += 1
+        if self._readers:
+            self._wake_readers()
+
     def _stored(self, first: int, rows: int) -> None:
         self._total = max(self._total, first + rows)
         self._wake_readers()
@@ -211,9 +220,6 @@ class LanceBackend:
         self._live()
         check_record(record)
         if self._writes.stage(record):
-            self._total += 1
-            if self._readers:
-                self._wake_readers()
             return
         await self._writes.put(record)
 

@@ -35,6 +35,10 @@ def _category(value: Any) -> str:
 def check_plain(key: str, values: list[Any]) -> None:
     """pyarrow merges str with bytes, dates with datetimes and naive with aware
     datetimes, changing values; refuse such a mix as separate puts are refused."""
+    types = set(map(type, values))
+    types.discard(type(None))
+    if len(types) == 1 and not issubclass(next(iter(types)), datetime):
+        return  # one Python type: nothing pyarrow could merge
     kinds = {_category(v) for v in values if v is not None}
     if len(kinds) > 1:
         raise MixedTypesError(

@@ -29,8 +29,9 @@ RESERVED_NAMES = frozenset(
     }
 )
 
-# Names already found good: the same few keys come back on every put.
-_good: set[str] = set()
+#: Names already found good: the same few keys come back on every put, and a
+#: set lookup is all they cost then.
+GOOD_NAMES: set[str] = set()
 _GOOD_LIMIT = 65536
 
 
@@ -40,13 +41,13 @@ def check_name(name: str, path: str) -> None:
     :data:`MAX_NAME_BYTES`, holding NUL, ``.`` (Lance addresses nested fields
     with dotted paths) or a backtick (Lance quotes paths with it), or one of
     :data:`RESERVED_NAMES`."""
-    if name in _good:
+    if name in GOOD_NAMES:
         return
     why = _why_bad(name)
     if why is not None:
         raise ValueError(f"persisting: field {path!r}: {why}")
-    if len(_good) < _GOOD_LIMIT:
-        _good.add(name)
+    if len(GOOD_NAMES) < _GOOD_LIMIT:
+        GOOD_NAMES.add(name)
 
 
 def _why_bad(name: str) -> str | None:

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._mixing import MixedTypesError, check_plain, conforms
-from ._names import MAX_DEPTH, check_name
+from ._names import GOOD_NAMES, MAX_DEPTH, check_name
 from .errors import SchemaError
 
 SUPPORTED = (
@@ -77,12 +77,14 @@ def check_record(record: Any) -> None:
         raise TypeError(f"persisting: a record must be a dict, got {type(record).__name__}")
     if not record:
         raise ValueError("persisting: a record must have at least one field, got {}")
+    good = GOOD_NAMES
     for key, value in record.items():
-        if type(key) is not str:
-            raise TypeError(
-                f"persisting: record keys must be str, got {type(key).__name__} key {key!r}"
-            )
-        check_name(key, key)
+        if key not in good:
+            if type(key) is not str:
+                raise TypeError(
+                    f"persisting: record keys must be str, got {type(key).__name__} key {key!r}"
+                )
+            check_name(key, key)
         if isinstance(value, (dict, list)):
             _check_nested(value, key, 2)
 

@@ -40,18 +40,21 @@ STAGE_LIMIT = 4096
 class WriteQueue:
     """The pending puts and refused batches of one bucket, on its event loop.
 
-    ``on_stored(first, rows)`` runs when rows ``[first, first+rows)`` are stored."""
+    ``on_stored(first, rows)`` runs when rows ``[first, first+rows)`` are stored,
+    ``on_staged()`` when one record is staged (before any hand-over)."""
 
     def __init__(
         self,
         bucket: NativeBucket,
         vectors: Mapping[str, int],
         on_stored: Callable[[int, int], None],
+        on_staged: Callable[[], None],
         stage: bool,
     ) -> None:
         self._bucket = bucket
         self._vectors = vectors
         self._on_stored = on_stored
+        self._on_staged = on_staged
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._scheduled = False
         self._blocked: deque[tuple[pa.RecordBatch, Futures]] = deque()
@@ -69,10 +72,10 @@ class WriteQueue:
     def stage(self, record: dict[str, Any]) -> bool:
         """Acknowledge a checked record at once if that is safe (see the module
         docstring); False sends it down the slow path."""
-        bucket = self._bucket
-        if not self._stage or self._pending or self._blocked or not bucket.ready:
+        if not self._stage or self._pending or self._blocked:
             return False
-        if bucket.ready_error is not None or bucket.closed:
+        bucket = self._bucket
+        if not bucket.ready or bucket.ready_error is not None or bucket.closed:
             return False
         kinds = self._kinds
         if kinds is None:
@@ -80,6 +83,7 @@ class WriteQueue:
         if not kinds.admit(record):
             return False
         self._staged.append(dict(record))  # values are immutable scalars
+        self._on_staged()  # counted before a hand-over reports it stored
         if len(self._staged) >= STAGE_LIMIT:
             self.submit_pending()
         elif not self._scheduled:
