@@ -43,6 +43,8 @@ type Problem struct {
 	Bucket int    `json:"bucket"`
 	File   string `json:"file"`
 	Offset int64  `json:"offset"` // byte offset in File, -1 when none applies
+	// Length, for a data page, is the span of its buffers from Offset.
+	Length int64 `json:"length,omitempty"`
 	// Kind: "corrupt", "torn_tail" (a WAL tail the next open cuts),
 	// "missing" (a file a retained version needs), "unsupported" (an
 	// encoding this reader cannot check: a warning, not damage).
@@ -357,12 +359,10 @@ func checkData(it Item) (*Result, error) {
 		for i, pg := range pages {
 			total += pg.Length
 			res.Pages++
-			off := int64(-1)
-			if len(pg.BufferOffsets) > 0 {
-				off = int64(pg.BufferOffsets[0])
-			}
 			if err := checkPage(r, f, fl, c, i, pg); err != nil {
+				off, length := pageSpan(r, f, c, i)
 				add(off, kindOf(err), fmt.Sprintf("column %q (%d) page %d: %v", fl.Name, c, i, err))
+				res.Problems[len(res.Problems)-1].Length = length
 			}
 		}
 		if fl.Type.ID() != arrow.STRUCT && total != r.Rows() && len(fl.Children) == 0 && !isListItem(s, fl) {
@@ -370,6 +370,25 @@ func checkData(it Item) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// pageSpan is the byte range of a page's buffers: the first offset and the
+// length up to the end of the last buffer (-1, 0 for a page without any).
+// The buffers are read again for their sizes (only for a damaged page).
+func pageSpan(r *file.Reader, ra io.ReaderAt, c, i int) (int64, int64) {
+	pg := r.Pages(c)[i]
+	if len(pg.BufferOffsets) == 0 {
+		return -1, 0
+	}
+	lo, hi := pg.BufferOffsets[0], pg.BufferOffsets[0]
+	bufs, _ := r.PageBuffers(ra, c, i)
+	for k, o := range pg.BufferOffsets {
+		lo = min(lo, o)
+		if k < len(bufs) {
+			hi = max(hi, o+uint64(len(bufs[k])))
+		}
+	}
+	return int64(lo), int64(hi - lo)
 }
 
 // isListItem tells whether fl is (under) the item field of a list: its
