@@ -45,8 +45,13 @@ async def write_bucket(path: Path, rows: int = 120, flushes: int = 2, **options:
     for f in range(flushes):
         await backend.put_batch(
             [
-                {"id": f * rows + i, "name": f"name-{f * rows + i}", "tags": ["a", "b"],
-                 "amount": float(i), "blob": b"\x00\x01"}
+                {
+                    "id": f * rows + i,
+                    "name": f"name-{f * rows + i}",
+                    "tags": ["a", "b"],
+                    "amount": float(i),
+                    "blob": b"\x00\x01",
+                }
                 for i in range(rows)
             ]
         )
@@ -109,8 +114,9 @@ def test_console_script_is_installed(queue):
     scripts = Path(sysconfig.get_path("scripts"))
     exe = scripts / "persisting"
     assert exe.exists(), f"no console script in {scripts}"
-    proc = subprocess.run([str(exe), "versions", str(queue), "--json"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [str(exe), "versions", str(queue), "--json"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 4
 
@@ -159,7 +165,10 @@ async def test_versions(queue):
     assert [ln.split()[1] for ln in lines[1:]] == ["1", "2"]
     out = js(run("versions", str(queue), "--json"))
     assert [(v["bucket"], v["version"], v["rows"]) for v in out] == [
-        (0, 1, 120), (0, 2, 240), (1, 1, 120), (1, 2, 240)
+        (0, 1, 120),
+        (0, 2, 240),
+        (1, 1, 120),
+        (1, 2, 240),
     ]
 
 
@@ -261,8 +270,10 @@ async def test_cat_storage_path_prints_every_bucket(queue):
     assert len(rows) == 480
     assert [r["_bucket"] for r in rows] == [0] * 240 + [1] * 240
     assert rows[240]["_offset"] == 0
-    one = [json.loads(x) for x in run("cat", str(queue), "--bucket", "1", "--limit", "2")
-           .stdout.splitlines()]
+    one = [
+        json.loads(x)
+        for x in run("cat", str(queue), "--bucket", "1", "--limit", "2").stdout.splitlines()
+    ]
     assert [r["_offset"] for r in one] == [0, 1] and "_bucket" not in one[0]
     assert run("cat", str(queue), "--bucket", "7").returncode == 3
 
@@ -293,8 +304,13 @@ def test_cat_follow_beside_a_live_writer(tmp_path):
     """A writer in another process holds the bucket's LOCK; cat --follow and the
     read-only commands run beside it (never LockedError) and see each flush."""
     bucket = tmp_path / "live" / "bucket_0"
-    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(bucket)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=ENV)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", LIVE_WRITER, str(bucket)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     follower = None
     try:
         assert writer.stdout is not None and writer.stdin is not None
@@ -303,9 +319,22 @@ def test_cat_follow_beside_a_live_writer(tmp_path):
         writer.stdin.flush()
         assert writer.stdout.readline().split() == ["flushed", "0"]
         follower = subprocess.Popen(
-            [sys.executable, "-m", "persisting", "cat", str(bucket), "--follow", "--interval",
-             "0.1", "--from", "5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+            [
+                sys.executable,
+                "-m",
+                "persisting",
+                "cat",
+                str(bucket),
+                "--follow",
+                "--interval",
+                "0.1",
+                "--from",
+                "5",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
         )
         assert follower.stdout is not None
         got = [json.loads(follower.stdout.readline()) for _ in range(5)]
@@ -377,12 +406,12 @@ async def test_compact_and_cleanup_idle_bucket(tmp_path):
     proc = run("compact", str(bucket), "--json")
     assert proc.returncode == 0, proc.stderr
     (res,) = js(proc)["buckets"]
-    assert res["fragments_compacted"] == 6
+    assert res["compact"]["fragments_removed"] == 6 and res["compact"]["fragments"] == 1
     inspect = js(run("inspect", str(bucket), "--json"))["buckets"][0]["dataset"]
     assert inspect["fragments"] == 1 and inspect["rows"] == 120
     proc = run("cleanup", str(bucket), "--keep-versions", "1")
     assert proc.returncode == 0, proc.stderr
-    assert "bucket 0: cleanup:" in proc.stdout
+    assert "bucket 0: cleanup done" in proc.stdout and "versions_removed=6" in proc.stdout
     versions = js(run("versions", str(bucket), "--json"))
     assert len(versions) == 1 and versions[0]["rows"] == 120
     assert run("verify", str(bucket)).returncode == 0

@@ -368,8 +368,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(report))
         return EXIT_OK
-    print(f"{report['path']}: {len(buckets)} bucket(s), {report['rows']} rows, "
-          f"{_human(report['bytes'])}")
+    print(
+        f"{report['path']}: {len(buckets)} bucket(s), {report['rows']} rows, "
+        f"{_human(report['bytes'])}"
+    )
     for x in report["buckets"]:
         name = f"bucket {x['bucket']}" if x["bucket"] >= 0 else "dataset"
         print(f"\n{name}  {x['dir']}")
@@ -384,11 +386,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         else:
             print(f"  dataset:    {d['path']}")
             print(f"  rows:       {d['rows']}")
-            print(f"  version:    {d['version']} ({d['versions']} retained, oldest "
-                  f"{d['oldest_version']}; last commit {d['last_commit']})")
+            print(
+                f"  version:    {d['version']} ({d['versions']} retained, oldest "
+                f"{d['oldest_version']}; last commit {d['last_commit']})"
+            )
             print(f"  fragments:  {d['fragments']}{' (indexed)' if d['indexed'] else ''}")
-            print(f"  size:       {_human(d['bytes'])} in {d['files']} files "
-                  f"({d['data_files']} data files, {_human(d['data_bytes'])})")
+            print(
+                f"  size:       {_human(d['bytes'])} in {d['files']} files "
+                f"({d['data_files']} data files, {_human(d['data_bytes'])})"
+            )
             print("  schema:")
             for f in d["schema"]:
                 print(f"    {f['name']}: {f['type']}")
@@ -396,15 +402,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if wl is None:
             print("  wal:        none")
         else:
-            print(f"  wal:        {len(wl['segments'])} segment(s), {_human(wl['bytes'])}, "
-                  f"{wl['frames']} frames, {wl['rows']} rows")
+            print(
+                f"  wal:        {len(wl['segments'])} segment(s), {_human(wl['bytes'])}, "
+                f"{wl['frames']} frames, {wl['rows']} rows"
+            )
             for s in wl["segments"]:
-                rng = (f"offsets {s['first_offset']}..{s['end_offset']}"
-                       if s["frames"] else "no frames")
+                rng = (
+                    f"offsets {s['first_offset']}..{s['end_offset']}"
+                    if s["frames"]
+                    else "no frames"
+                )
                 print(f"    {s['file']}  {_human(s['bytes'])}  {s['frames']} frames  {rng}")
             if wl["damaged_files"]:
-                print(f"    damaged/ holds {len(wl['damaged_files'])} file(s) an earlier "
-                      "recovery moved aside")
+                print(
+                    f"    damaged/ holds {len(wl['damaged_files'])} file(s) an earlier "
+                    "recovery moved aside"
+                )
             if wl["problems"]:
                 print(f"    {wl['problems']} problem(s): run `persisting verify`")
     return EXIT_OK
@@ -422,8 +435,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         plan["problems"] = [p for p in plan["problems"] if p["bucket"] == args.bucket]
         plan["buckets"] = [b for b in plan["buckets"] if b["bucket"] == args.bucket]
     problems: list[dict[str, Any]] = list(plan["problems"])
-    totals = {"data_files": 0, "pages": 0, "wal_segments": 0, "frames": 0, "bytes": 0,
-              "gone": 0}
+    totals = {"data_files": 0, "pages": 0, "wal_segments": 0, "frames": 0, "bytes": 0, "gone": 0}
     total_bytes = sum(max(i["size"], 0) for i in plan["items"])
     with Progress(not args.json and not args.no_progress) as progress:
         advance = progress.task("verify", total_bytes or None)
@@ -451,10 +463,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(report))
     else:
-        print(f"{report['path']}: {report['buckets']} bucket(s), {report['versions']} versions, "
-              f"{totals['data_files']} data files ({totals['pages']} pages), "
-              f"{totals['wal_segments']} WAL segments ({totals['frames']} frames), "
-              f"{_human(totals['bytes'])} read")
+        print(
+            f"{report['path']}: {report['buckets']} bucket(s), {report['versions']} versions, "
+            f"{totals['data_files']} data files ({totals['pages']} pages), "
+            f"{totals['wal_segments']} WAL segments ({totals['frames']} frames), "
+            f"{_human(totals['bytes'])} read"
+        )
         for p in problems:
             off = f" at offset {p['offset']}" if p["offset"] >= 0 else ""
             print(f"{p['kind'].upper()} {p['what']}: {p['file']}{off}: {p['reason']}")
@@ -555,15 +569,23 @@ def cmd_versions(args: argparse.Namespace) -> int:
             continue
         with _open(b.dataset) as ds:
             for v in ds.versions():
-                out.append({"bucket": b.bucket, "version": v["version"],
-                            "timestamp": v["timestamp"], "rows": v["rows"]})
+                out.append(
+                    {
+                        "bucket": b.bucket,
+                        "version": v["version"],
+                        "timestamp": v["timestamp"],
+                        "rows": v["rows"],
+                    }
+                )
     if args.json:
         print(dumps(out))
         return EXIT_OK
     print(f"{'bucket':>6}  {'version':>7}  {'timestamp (UTC)':<32}  {'rows':>10}")
     for v in out:
-        print(f"{v['bucket']:>6}  {v['version']:>7}  {v['timestamp'].isoformat():<32}  "
-              f"{v['rows']:>10}")
+        print(
+            f"{v['bucket']:>6}  {v['version']:>7}  {v['timestamp'].isoformat():<32}  "
+            f"{v['rows']:>10}"
+        )
     return EXIT_OK
 
 
@@ -578,8 +600,11 @@ def _format_of(path: str, given: str | None) -> str:
         return "parquet"
     if lower.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
-    raise CLIError(EXIT_USAGE, f"persisting export: cannot tell the format of {path}: "
-                   "name it .parquet or .jsonl, or pass --format")
+    raise CLIError(
+        EXIT_USAGE,
+        f"persisting export: cannot tell the format of {path}: "
+        "name it .parquet or .jsonl, or pass --format",
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -595,8 +620,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     rows = 0
     try:
         multi = len(buckets) > 1
-        source = os.path.normpath(args.path) if multi and args.bucket is None else (
-            datasets[0].dataset if datasets else None)
+        source = (
+            os.path.normpath(args.path)
+            if multi and args.bucket is None
+            else (datasets[0].dataset if datasets else None)
+        )
         if source is None:
             schema = pa.schema([])
             batches: Iterator[Any] = iter(())
@@ -637,8 +665,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    report = {"path": os.path.normpath(args.path), "to": args.to, "format": fmt, "rows": rows,
-              "bytes": os.path.getsize(target)}
+    report = {
+        "path": os.path.normpath(args.path),
+        "to": args.to,
+        "format": fmt,
+        "rows": rows,
+        "bytes": os.path.getsize(target),
+    }
     if args.json:
         print(dumps(report))
     else:
@@ -688,8 +721,11 @@ def _maintain(args: argparse.Namespace, compact: bool) -> int:
     buckets = _select(resolve(args.path), args.bucket)
     for b in buckets:
         if not b.is_bucket:
-            raise CLIError(EXIT_NOT_FOUND, f"persisting: {b.dir} is a bare Lance dataset, not a "
-                           "persisting bucket: compact it with pylance's compact_files()")
+            raise CLIError(
+                EXIT_NOT_FOUND,
+                f"persisting: {b.dir} is a bare Lance dataset, not a "
+                "persisting bucket: compact it with pylance's compact_files()",
+            )
     options: dict[str, Any] = {}
     if args.keep_versions is not None:
         options["keep_versions"] = args.keep_versions
@@ -709,8 +745,15 @@ def _maintain(args: argparse.Namespace, compact: bool) -> int:
             if exc.code != EXIT_LOCKED:
                 raise
             locked.append(exc)
-            results.append({"bucket": b.bucket, "dir": b.dir, "locked": True,
-                            "pid": exc.extra.get("pid"), "error": str(exc)})
+            results.append(
+                {
+                    "bucket": b.bucket,
+                    "dir": b.dir,
+                    "locked": True,
+                    "pid": exc.extra.get("pid"),
+                    "error": str(exc),
+                }
+            )
             continue
         results.append({"bucket": b.bucket, "dir": b.dir, **res})
     name = "compact" if compact else "cleanup"
@@ -724,9 +767,11 @@ def _maintain(args: argparse.Namespace, compact: bool) -> int:
             elif "skipped" in r:
                 print(f"{label}: skipped ({r['skipped']})")
             else:
-                detail = ", ".join(f"{k}={v}" for k, v in r.items()
-                                   if k not in ("bucket", "dir", "warnings"))
-                print(f"{label}: {name}: {detail}")
+                print(f"{label}: {name} done in {r.get('seconds', 0):.3f} s")
+                for section in ("compact", "cleanup"):
+                    if isinstance(r.get(section), dict):
+                        detail = ", ".join(f"{k}={v}" for k, v in r[section].items())
+                        print(f"  {section}: {detail}")
                 for w in r.get("warnings", []):
                     print(f"{label}: warning: {w}", file=sys.stderr)
     return EXIT_LOCKED if locked else EXIT_OK
@@ -776,13 +821,19 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true",
-                        help="machine-readable output: one JSON document on stdout "
-                             "(cat always prints JSON lines)")
-    common.add_argument("--no-progress", action="store_true",
-                        help="no progress bars (they are shown only on a terminal anyway)")
-    common.add_argument("--bucket", type=_nonneg, metavar="ID",
-                        help="only this bucket of a storage_path")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output: one JSON document on stdout (cat always prints JSON lines)",
+    )
+    common.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (they are shown only on a terminal anyway)",
+    )
+    common.add_argument(
+        "--bucket", type=_nonneg, metavar="ID", help="only this bucket of a storage_path"
+    )
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
         prog="persisting",
@@ -798,60 +849,97 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def add(name: str, help: str, description: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help, description=description,
-                           epilog=EXIT_CODES_HELP, formatter_class=fmt)
+        p = sub.add_parser(
+            name,
+            parents=[common],
+            help=help,
+            description=description,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=fmt,
+        )
         p.add_argument("path", metavar="PATH", help=PATH_HELP)
         return p
 
-    p = add("inspect", "schema, rows, versions, fragments, WAL segments, sizes",
-            "Describe every bucket under PATH: the live writer (from /proc/locks), the\n"
-            "dataset's schema, rows, version, retained versions, fragments and sizes, and\n"
-            "the WAL's segments (frames, row offsets, bytes).")
+    p = add(
+        "inspect",
+        "schema, rows, versions, fragments, WAL segments, sizes",
+        "Describe every bucket under PATH: the live writer (from /proc/locks), the\n"
+        "dataset's schema, rows, version, retained versions, fragments and sizes, and\n"
+        "the WAL's segments (frames, row offsets, bytes).",
+    )
     p.set_defaults(func=cmd_inspect)
 
-    p = add("verify", "read every page and WAL frame; exit 1 on damage",
-            "Read every manifest of every retained version, every page of every data file\n"
-            "of every fragment (decoded and validated: offsets, lengths, UTF-8), and every\n"
-            "WAL frame (length checks, CRC-32C, row ranges, segment headers and sequence).\n"
-            "Nothing is repaired, moved or locked. Each problem names its file and byte\n"
-            "offset (-1 when none applies) and a kind: corrupt, torn_tail (a WAL tail the\n"
-            "next open cuts), missing, or unsupported (an encoding this checker cannot\n"
-            "decode: reported, not counted as damage). Lance 2.0 pages carry no checksum:\n"
-            "a changed byte in plain fixed-width values decodes fine and goes unnoticed.")
+    p = add(
+        "verify",
+        "read every page and WAL frame; exit 1 on damage",
+        "Read every manifest of every retained version, every page of every data file\n"
+        "of every fragment (decoded and validated: offsets, lengths, UTF-8), and every\n"
+        "WAL frame (length checks, CRC-32C, row ranges, segment headers and sequence).\n"
+        "Nothing is repaired, moved or locked. Each problem names its file and byte\n"
+        "offset (-1 when none applies) and a kind: corrupt, torn_tail (a WAL tail the\n"
+        "next open cuts), missing, or unsupported (an encoding this checker cannot\n"
+        "decode: reported, not counted as damage). Lance 2.0 pages carry no checksum:\n"
+        "a changed byte in plain fixed-width values decodes fine and goes unnoticed.",
+    )
     p.set_defaults(func=cmd_verify)
 
-    p = add("cat", "print rows as JSON lines",
-            "Print committed rows as JSON lines, each with its row offset in the bucket\n"
-            "(\"_offset\"). On a storage_path with several buckets every bucket is printed,\n"
-            "bucket by bucket, each line with \"_bucket\"; --from and --limit then count\n"
-            "within each bucket and overall respectively (pass --bucket for one bucket).\n"
-            "Only committed (flushed) rows are visible: rows still in a writer's buffer\n"
-            "appear once it flushes them. bytes print as {\"$base64\": ...}, datetimes as\n"
-            "ISO 8601, NaN and infinities as strings.")
-    p.add_argument("--from", dest="start", type=_nonneg, default=0, metavar="N",
-                   help="first row offset (default 0)")
-    p.add_argument("--limit", type=_nonneg, default=None, metavar="N",
-                   help="print at most N rows in all")
-    p.add_argument("--follow", "-f", action="store_true",
-                   help="keep polling (refresh) and print rows as they are committed; "
-                        "rows a writer still buffers appear once flushed; Ctrl-C stops")
-    p.add_argument("--interval", type=_positive_float, default=1.0, metavar="SECONDS",
-                   help="--follow poll interval (default 1.0)")
+    p = add(
+        "cat",
+        "print rows as JSON lines",
+        "Print committed rows as JSON lines, each with its row offset in the bucket\n"
+        '("_offset"). On a storage_path with several buckets every bucket is printed,\n'
+        'bucket by bucket, each line with "_bucket"; --from and --limit then count\n'
+        "within each bucket and overall respectively (pass --bucket for one bucket).\n"
+        "Only committed (flushed) rows are visible: rows still in a writer's buffer\n"
+        'appear once it flushes them. bytes print as {"$base64": ...}, datetimes as\n'
+        "ISO 8601, NaN and infinities as strings.",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_nonneg,
+        default=0,
+        metavar="N",
+        help="first row offset (default 0)",
+    )
+    p.add_argument(
+        "--limit", type=_nonneg, default=None, metavar="N", help="print at most N rows in all"
+    )
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep polling (refresh) and print rows as they are committed; "
+        "rows a writer still buffers appear once flushed; Ctrl-C stops",
+    )
+    p.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="--follow poll interval (default 1.0)",
+    )
     p.set_defaults(func=cmd_cat)
 
-    p = add("versions", "list retained versions",
-            "List every retained version of every bucket: bucket, version, commit time\n"
-            "(UTC) and rows.")
+    p = add(
+        "versions",
+        "list retained versions",
+        "List every retained version of every bucket: bucket, version, commit time\n"
+        "(UTC) and rows.",
+    )
     p.set_defaults(func=cmd_versions)
 
-    p = add("export", "write the rows to Parquet or JSON lines",
-            "Write every committed row to a Parquet or JSON-lines file (written beside\n"
-            "the target, then renamed into place). Several buckets add a \"_bucket\" column.")
+    p = add(
+        "export",
+        "write the rows to Parquet or JSON lines",
+        "Write every committed row to a Parquet or JSON-lines file (written beside\n"
+        'the target, then renamed into place). Several buckets add a "_bucket" column.',
+    )
     p.add_argument("--to", required=True, metavar="FILE", help="out.parquet or out.jsonl")
-    p.add_argument("--format", choices=("parquet", "jsonl"),
-                   help="override the format the file name implies")
-    p.add_argument("--compression", default="zstd",
-                   help="Parquet compression (default zstd)")
+    p.add_argument(
+        "--format", choices=("parquet", "jsonl"), help="override the format the file name implies"
+    )
+    p.add_argument("--compression", default="zstd", help="Parquet compression (default zstd)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.set_defaults(func=cmd_export)
 
@@ -859,18 +947,32 @@ def build_parser() -> argparse.ArgumentParser:
         ("compact", cmd_compact, "merge small fragments, then remove old versions"),
         ("cleanup", cmd_cleanup, "remove versions outside the retention window"),
     ):
-        p = add(name, what,
-                f"{what[0].upper()}{what[1:]} in each bucket under PATH.\n"
-                "This opens the bucket as a writer would: it takes the bucket's LOCK (and runs\n"
-                "recovery, replaying a WAL into Lance). A bucket a live writer holds is\n"
-                "refused with exit code 4 naming the holder's pid; other buckets go on.")
-        p.add_argument("--keep-versions", type=_nonneg, metavar="N",
-                       help="versions cleanup keeps (default 100; the latest always)")
-        p.add_argument("--keep-seconds", type=float, metavar="S",
-                       help="also keep every version younger than S seconds")
+        p = add(
+            name,
+            what,
+            f"{what[0].upper()}{what[1:]} in each bucket under PATH.\n"
+            "This opens the bucket as a writer would: it takes the bucket's LOCK (and runs\n"
+            "recovery, replaying a WAL into Lance). A bucket a live writer holds is\n"
+            "refused with exit code 4 naming the holder's pid; other buckets go on.",
+        )
+        p.add_argument(
+            "--keep-versions",
+            type=_nonneg,
+            metavar="N",
+            help="versions cleanup keeps (default 100; the latest always)",
+        )
+        p.add_argument(
+            "--keep-seconds",
+            type=float,
+            metavar="S",
+            help="also keep every version younger than S seconds",
+        )
         if name == "compact":
-            p.add_argument("--compression", choices=("zstd", "lz4", "snappy"),
-                           help="page compression of the rewritten fragments")
+            p.add_argument(
+                "--compression",
+                choices=("zstd", "lz4", "snappy"),
+                help="page compression of the rewritten fragments",
+            )
         p.set_defaults(func=func)
     return parser
 
