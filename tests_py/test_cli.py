@@ -5,6 +5,7 @@ pyarrow, compact/cleanup refused on a held bucket."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import json
 import os
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,11 @@ async def write_bucket(path: Path, rows: int = 120, flushes: int = 2, **options:
 
 
 @pytest.fixture
-async def queue(tmp_path: Path) -> Path:
+def queue(tmp_path: Path) -> Path:
     """A storage_path with two buckets, two flushes each."""
     root = tmp_path / "orders"
     for b in range(2):
-        await write_bucket(root / f"bucket_{b}")
+        asyncio.run(write_bucket(root / f"bucket_{b}"))
     return root
 
 
@@ -135,7 +135,7 @@ def test_not_a_persisting_path_is_exit_3(tmp_path):
 # -- inspect, versions ----------------------------------------------------------
 
 
-async def test_inspect_every_bucket_of_a_storage_path(queue, tmp_path):
+def test_inspect_every_bucket_of_a_storage_path(queue, tmp_path):
     proc = run("inspect", str(queue))
     assert proc.returncode == 0, proc.stderr
     assert "2 bucket(s), 480 rows" in proc.stdout
@@ -157,7 +157,7 @@ async def test_inspect_every_bucket_of_a_storage_path(queue, tmp_path):
     assert "20 frames, 200 rows" in run("inspect", str(tmp_path / "walq")).stdout
 
 
-async def test_versions(queue):
+def test_versions(queue):
     proc = run("versions", str(queue / "bucket_1"))
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
@@ -175,7 +175,7 @@ async def test_versions(queue):
 # -- verify ---------------------------------------------------------------------
 
 
-async def test_verify_healthy(queue, tmp_path):
+def test_verify_healthy(queue, tmp_path):
     proc = run("verify", str(queue))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ok: no damage found" in proc.stdout
@@ -187,7 +187,7 @@ async def test_verify_healthy(queue, tmp_path):
     assert report["ok"] and report["frames"] == 20 and report["wal_segments"] >= 1
 
 
-async def test_verify_flipped_byte_in_a_data_page(queue):
+def test_verify_flipped_byte_in_a_data_page(queue):
     data = sorted(glob.glob(str(queue / "bucket_1" / "data.lance" / "data" / "*.lance")))
     target = next(f for f in data if b"name-239" in Path(f).read_bytes())
     raw = bytearray(Path(target).read_bytes())
@@ -207,7 +207,7 @@ async def test_verify_flipped_byte_in_a_data_page(queue):
     assert Path(target).read_bytes() == bytes(raw)
 
 
-async def test_verify_truncated_data_file(queue):
+def test_verify_truncated_data_file(queue):
     target = sorted(glob.glob(str(queue / "bucket_0" / "data.lance" / "data" / "*.lance")))[0]
     with open(target, "r+b") as f:
         f.truncate(os.path.getsize(target) - 10)
@@ -216,7 +216,7 @@ async def test_verify_truncated_data_file(queue):
     assert any(p["file"] == target and "manifest gives" in p["reason"] for p in report["problems"])
 
 
-async def test_verify_flipped_byte_in_a_wal_frame(tmp_path):
+def test_verify_flipped_byte_in_a_wal_frame(tmp_path):
     bucket = tmp_path / "q" / "bucket_0"
     segs = wal_bucket(bucket)
     seg = segs[0]
@@ -237,7 +237,7 @@ async def test_verify_flipped_byte_in_a_wal_frame(tmp_path):
     assert Path(seg).read_bytes() == bytes(raw)
 
 
-async def test_verify_truncated_wal(tmp_path):
+def test_verify_truncated_wal(tmp_path):
     bucket = tmp_path / "q" / "bucket_0"
     seg = wal_bucket(bucket)[-1]
     size = os.path.getsize(seg)
@@ -255,7 +255,7 @@ async def test_verify_truncated_wal(tmp_path):
 # -- cat --------------------------------------------------------------------------
 
 
-async def test_cat_one_bucket_from_limit(queue):
+def test_cat_one_bucket_from_limit(queue):
     proc = run("cat", str(queue / "bucket_0"), "--from", "118", "--limit", "3")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -265,7 +265,7 @@ async def test_cat_one_bucket_from_limit(queue):
     assert "_bucket" not in rows[0]
 
 
-async def test_cat_storage_path_prints_every_bucket(queue):
+def test_cat_storage_path_prints_every_bucket(queue):
     rows = [json.loads(x) for x in run("cat", str(queue)).stdout.splitlines()]
     assert len(rows) == 480
     assert [r["_bucket"] for r in rows] == [0] * 240 + [1] * 240
@@ -369,7 +369,7 @@ def test_cat_follow_beside_a_live_writer(tmp_path):
 # -- export -----------------------------------------------------------------------
 
 
-async def test_export_parquet_and_jsonl(queue, tmp_path):
+def test_export_parquet_and_jsonl(queue, tmp_path):
     out = tmp_path / "out.parquet"
     proc = run("export", str(queue / "bucket_0"), "--to", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -400,9 +400,9 @@ async def test_export_parquet_and_jsonl(queue, tmp_path):
 # -- compact / cleanup ------------------------------------------------------------
 
 
-async def test_compact_and_cleanup_idle_bucket(tmp_path):
+def test_compact_and_cleanup_idle_bucket(tmp_path):
     bucket = tmp_path / "q" / "bucket_0"
-    await write_bucket(bucket, rows=20, flushes=6)
+    asyncio.run(write_bucket(bucket, rows=20, flushes=6))
     proc = run("compact", str(bucket), "--json")
     assert proc.returncode == 0, proc.stderr
     (res,) = js(proc)["buckets"]
