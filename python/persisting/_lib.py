@@ -119,6 +119,8 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_dataset_checkout": ([up, ctypes.c_char_p, _c_char_pp], i32),
         "persisting_dataset_info": ([up, _c_char_pp, _c_char_pp], i32),
         "persisting_dataset_versions": ([up, _c_char_pp, _c_char_pp], i32),
+        "persisting_verify_plan": ([ctypes.c_char_p, _c_char_pp, _c_char_pp], i32),
+        "persisting_verify_item": ([ctypes.c_char_p, _c_char_pp, _c_char_pp], i32),
         "persisting_dataset_scan": ([up, ctypes.c_char_p, vp, _c_char_pp], i32),
         "persisting_dataset_count": ([up, ctypes.c_char_p, ctypes.POINTER(i64), _c_char_pp], i32),
         "persisting_dataset_search": (
