@@ -53,8 +53,9 @@ func BenchmarkEncodeFrame(b *testing.B) {
 	rec := benchRecord(1)
 	defer rec.Release()
 	b.ReportAllocs()
+	var enc frameEncoder
 	for b.Loop() {
-		if _, _, err := encodeFrame(rec, codec.None); err != nil {
+		if _, _, err := enc.encode(rec, codec.None); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/persisting/persisting/core/codec"
 	"github.com/persisting/persisting/core/wal"
@@ -165,7 +166,7 @@ func (e *Engine) logGroup(group []queued) error {
 		var payload []byte
 		var n int
 		err := contain("WAL frame encoding", func() (err error) {
-			payload, n, err = encodeFrame(q.rec, e.codec)
+			payload, n, err = e.frames.encode(q.rec, e.codec)
 			return err
 		})
 		if err != nil {
@@ -254,18 +255,44 @@ func (e *Engine) shutdownLog() {
 	}
 }
 
-// encodeFrame serializes a batch, with its own schema, as an Arrow IPC
-// stream (so replay needs nothing but the frame) and compresses it; the
-// codec framing names the codec, so any bucket configuration decodes it.
-func encodeFrame(rec arrow.RecordBatch, c codec.Codec) (payload []byte, raw int, err error) {
+// frameEncoder serializes batches as WAL payloads. A payload is a whole
+// Arrow IPC stream (schema message, record batch message, end of stream), so
+// replay needs nothing but the frame and any bucket configuration decodes it;
+// the schema message of a table that keeps its schema is serialized once and
+// reused. Used by the commit goroutine only.
+type frameEncoder struct {
+	schema *arrow.Schema
+	head   []byte // the schema message of schema, as written in a stream
+}
+
+// ipcEndOfStream is the end-of-stream marker: continuation token, length 0.
+var ipcEndOfStream = []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+
+// encode returns the compressed payload of rec and its uncompressed size;
+// the codec framing names the codec.
+func (f *frameEncoder) encode(rec arrow.RecordBatch, c codec.Codec) (payload []byte, raw int, err error) {
+	if f.schema == nil || (f.schema != rec.Schema() && !f.schema.Equal(rec.Schema())) {
+		var head bytes.Buffer
+		sp := ipc.GetSchemaPayload(rec.Schema(), memory.DefaultAllocator)
+		_, err := sp.WritePayload(&head)
+		sp.Release()
+		if err != nil {
+			return nil, 0, err
+		}
+		f.schema, f.head = rec.Schema(), head.Bytes()
+	}
 	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
-	if err := w.Write(rec); err != nil {
+	buf.Write(f.head)
+	bp, err := ipc.GetRecordBatchPayload(rec)
+	if err != nil {
 		return nil, 0, err
 	}
-	if err := w.Close(); err != nil {
+	_, err = bp.WritePayload(&buf)
+	bp.Release()
+	if err != nil {
 		return nil, 0, err
 	}
+	buf.Write(ipcEndOfStream)
 	payload, err = c.Encode(nil, buf.Bytes())
 	return payload, buf.Len(), err
 }

@@ -98,12 +98,13 @@ type Config struct {
 
 // Engine is one open bucket. All methods are safe for concurrent use.
 type Engine struct {
-	cfg   Config
-	mem   memory.Allocator
-	lock  *dirLock
-	sink  Sink        // set by recovery before ready closes
-	log   *wal.Log    // nil without WAL; used only by the commit goroutine after ready
-	codec codec.Codec // of WAL frames
+	cfg    Config
+	mem    memory.Allocator
+	lock   *dirLock
+	sink   Sink         // set by recovery before ready closes
+	log    *wal.Log     // nil without WAL; used only by the commit goroutine after ready
+	codec  codec.Codec  // of WAL frames
+	frames frameEncoder // used by the commit goroutine only
 
 	ready     chan struct{}
 	readyErr  error // set before ready closes
