@@ -67,8 +67,8 @@ func lex(s string) ([]token, error) {
 	return append(out, token{tEOF, "", len(s)}), nil
 }
 
-// lexString reads the 'string' starting at s[i] (” is a quote) and returns
-// it with the position after its closing quote.
+// lexString reads the 'string' starting at s[i] (a doubled quote is one quote)
+// and returns it with the position after its closing quote.
 func lexString(s string, i int) (token, int, error) {
 	var b strings.Builder
 	j := i + 1
