@@ -6,26 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 
 	lance "github.com/persisting/persisting/core/lance/table"
+	"github.com/persisting/persisting/core/reader"
 )
-
-func isDataset(dir string) bool {
-	st, err := os.Stat(filepath.Join(dir, "_versions"))
-	return err == nil && st.IsDir()
-}
-
-func bucketOf(dir string) int {
-	name := filepath.Base(filepath.Clean(dir))
-	if s, ok := strings.CutPrefix(name, "bucket_"); ok {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			return n
-		}
-	}
-	return -1
-}
 
 func isBucketDir(dir string) bool {
 	for _, n := range []string{DatasetName, WALDir, "LOCK"} {
@@ -50,7 +34,7 @@ func Discover(path string) ([]Bucket, error) {
 	}
 	one := func(dir string, b int) Bucket {
 		out := Bucket{Bucket: b, Dir: dir}
-		if isDataset(filepath.Join(dir, DatasetName)) {
+		if reader.IsDataset(filepath.Join(dir, DatasetName)) {
 			out.Dataset = filepath.Join(dir, DatasetName)
 		}
 		if s, err := os.Stat(filepath.Join(dir, WALDir)); err == nil && s.IsDir() {
@@ -58,14 +42,14 @@ func Discover(path string) ([]Bucket, error) {
 		}
 		return out
 	}
-	if isDataset(path) {
+	if reader.IsDataset(path) {
 		if filepath.Base(path) == DatasetName {
-			return []Bucket{one(filepath.Dir(path), bucketOf(filepath.Dir(path)))}, nil
+			return []Bucket{one(filepath.Dir(path), reader.BucketOf(filepath.Dir(path)))}, nil
 		}
 		return []Bucket{{Bucket: -1, Dir: path, Dataset: path}}, nil
 	}
-	if isBucketDir(path) || bucketOf(path) >= 0 {
-		return []Bucket{one(path, bucketOf(path))}, nil
+	if isBucketDir(path) || reader.BucketOf(path) >= 0 {
+		return []Bucket{one(path, reader.BucketOf(path))}, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
@@ -73,7 +57,7 @@ func Discover(path string) ([]Bucket, error) {
 	}
 	var out []Bucket
 	for _, e := range entries {
-		if b := bucketOf(e.Name()); e.IsDir() && b >= 0 {
+		if b := reader.BucketOf(e.Name()); e.IsDir() && b >= 0 {
 			out = append(out, one(filepath.Join(path, e.Name()), b))
 		}
 	}
