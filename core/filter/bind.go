@@ -54,21 +54,13 @@ func kindOf(t arrow.DataType) (kind, bool) {
 func bind(n node, s *arrow.Schema, use func(string)) (pred, error) {
 	switch n := n.(type) {
 	case andNode:
-		l, err := bind(n.l, s, use)
-		if err != nil {
-			return nil, err
-		}
-		r, err := bind(n.r, s, use)
+		l, r, err := bindBoth(n.l, n.r, s, use)
 		if err != nil {
 			return nil, err
 		}
 		return andPred{l, r}, nil
 	case orNode:
-		l, err := bind(n.l, s, use)
-		if err != nil {
-			return nil, err
-		}
-		r, err := bind(n.r, s, use)
+		l, r, err := bindBoth(n.l, n.r, s, use)
 		if err != nil {
 			return nil, err
 		}
@@ -91,6 +83,20 @@ func bind(n node, s *arrow.Schema, use func(string)) (pred, error) {
 		return bindCmp(s, n.col, "=", n.lits, use)
 	}
 	return nil, fmt.Errorf("filter: unknown node %T", n)
+}
+
+// bindBoth binds the two sides of AND or OR, left first (the order columns
+// are first used in).
+func bindBoth(l, r node, s *arrow.Schema, use func(string)) (pred, pred, error) {
+	lp, err := bind(l, s, use)
+	if err != nil {
+		return nil, nil, err
+	}
+	rp, err := bind(r, s, use)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lp, rp, nil
 }
 
 func field(s *arrow.Schema, col string) (arrow.Field, error) {

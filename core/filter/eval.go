@@ -25,12 +25,22 @@ type andPred struct{ l, r pred }
 type orPred struct{ l, r pred }
 type notPred struct{ x pred }
 
-func (p andPred) eval(rec arrow.RecordBatch, out []int8) error {
-	if err := p.l.eval(rec, out); err != nil {
-		return err
+// evalBoth evaluates l into out and r into a new slice, for AND and OR to
+// combine row by row.
+func evalBoth(l, r pred, rec arrow.RecordBatch, out []int8) ([]int8, error) {
+	if err := l.eval(rec, out); err != nil {
+		return nil, err
 	}
-	r := make([]int8, len(out))
-	if err := p.r.eval(rec, r); err != nil {
+	right := make([]int8, len(out))
+	if err := r.eval(rec, right); err != nil {
+		return nil, err
+	}
+	return right, nil
+}
+
+func (p andPred) eval(rec arrow.RecordBatch, out []int8) error {
+	r, err := evalBoth(p.l, p.r, rec, out)
+	if err != nil {
 		return err
 	}
 	for i, a := range out {
@@ -48,11 +58,8 @@ func (p andPred) eval(rec arrow.RecordBatch, out []int8) error {
 }
 
 func (p orPred) eval(rec arrow.RecordBatch, out []int8) error {
-	if err := p.l.eval(rec, out); err != nil {
-		return err
-	}
-	r := make([]int8, len(out))
-	if err := p.r.eval(rec, r); err != nil {
+	r, err := evalBoth(p.l, p.r, rec, out)
+	if err != nil {
 		return err
 	}
 	for i, a := range out {
