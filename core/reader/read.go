@@ -36,6 +36,20 @@ func (v *View) columns(cols []string) ([]string, error) {
 	return cols, nil
 }
 
+// projection checks the chosen columns (nil: every column) and compiles
+// the filter (nil for none) against the view, as scans and searches begin.
+func (v *View) projection(cols []string, expr string) ([]string, *filter.Filter, error) {
+	out, err := v.columns(cols)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := filter.Compile(expr, v.Schema)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, f, nil
+}
+
 // read reads the named columns (all in the view schema) of a chunk, in the
 // view's types (nulls where the part lacks a column), and the rows to keep:
 // live (not deleted) and selected by f. keep is nil when every row is kept.

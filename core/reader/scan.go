@@ -59,11 +59,7 @@ type scanResult struct {
 
 // Scan starts a scan of v.
 func (v *View) Scan(o ScanOptions) (*Scanner, error) {
-	out, err := v.columns(o.Columns)
-	if err != nil {
-		return nil, err
-	}
-	f, err := filter.Compile(o.Filter, v.Schema)
+	out, f, err := v.projection(o.Columns, o.Filter)
 	if err != nil {
 		return nil, err
 	}

@@ -41,11 +41,7 @@ func (v *View) Search(o SearchOptions) (arrow.RecordBatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := v.columns(o.Columns)
-	if err != nil {
-		return nil, err
-	}
-	f, err := filter.Compile(o.Filter, v.Schema)
+	out, f, err := v.projection(o.Columns, o.Filter)
 	if err != nil {
 		return nil, err
 	}
