@@ -1,154 +1,10 @@
-// Package filter is the small predicate language shared by scan, count and
-// search: a parser, a binder that checks every column and literal against
-// an Arrow schema, and an evaluator that turns a record batch into a row
-// selection. It knows nothing of files.
-//
-// Grammar (keywords are case-insensitive):
-//
-//	expr      := or
-//	or        := and { OR and }
-//	and       := unary { AND unary }
-//	unary     := NOT unary | '(' expr ')' | predicate
-//	predicate := column op literal            op: = == != <> < <= > >=
-//	           | column [NOT] BETWEEN literal AND literal
-//	           | column [NOT] IN '(' literal { ',' literal } ')'
-//	           | column IS [NOT] NULL
-//	           | column                         a boolean column
-//	column    := name | "quoted name" | `quoted name`
-//	literal   := integer | float | 'string' ('' escapes a quote)
-//	           | TRUE | FALSE
-//	           | DATE 'YYYY-MM-DD'
-//	           | TIMESTAMP 'YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|±HH:MM]'
-//
-// Comparisons follow SQL's three-valued logic: a comparison with a null
-// value is unknown, NOT unknown is unknown, and only rows whose predicate is
-// true are selected.
 package filter
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 )
-
-// Error is a filter that cannot be parsed or does not fit the schema.
-// Column names the column at fault ("" for a syntax error).
-type Error struct {
-	Column string
-	Msg    string
-}
-
-func (e *Error) Error() string {
-	if e.Column != "" {
-		return fmt.Sprintf("filter: column %q: %s", e.Column, e.Msg)
-	}
-	return "filter: " + e.Msg
-}
-
-type tokKind int
-
-const (
-	tEOF tokKind = iota
-	tIdent
-	tQuoted // a quoted column name
-	tString
-	tNumber
-	tOp
-	tLParen
-	tRParen
-	tComma
-)
-
-type token struct {
-	kind tokKind
-	text string
-	pos  int
-}
-
-func lex(s string) ([]token, error) {
-	var out []token
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '(':
-			out = append(out, token{tLParen, "(", i})
-			i++
-		case c == ')':
-			out = append(out, token{tRParen, ")", i})
-			i++
-		case c == ',':
-			out = append(out, token{tComma, ",", i})
-			i++
-		case c == '\'':
-			var b strings.Builder
-			j := i + 1
-			for {
-				if j >= len(s) {
-					return nil, &Error{Msg: fmt.Sprintf("unterminated string starting at position %d", i)}
-				}
-				if s[j] == '\'' {
-					if j+1 < len(s) && s[j+1] == '\'' {
-						b.WriteByte('\'')
-						j += 2
-						continue
-					}
-					break
-				}
-				b.WriteByte(s[j])
-				j++
-			}
-			out = append(out, token{tString, b.String(), i})
-			i = j + 1
-		case c == '"' || c == '`':
-			j := strings.IndexByte(s[i+1:], c)
-			if j < 0 {
-				return nil, &Error{Msg: fmt.Sprintf("unterminated quoted name starting at position %d", i)}
-			}
-			out = append(out, token{tQuoted, s[i+1 : i+1+j], i})
-			i += j + 2
-		case strings.ContainsRune("=!<>", rune(c)):
-			j := i + 1
-			if j < len(s) && (s[j] == '=' || (c == '<' && s[j] == '>')) {
-				j++
-			}
-			op := s[i:j]
-			switch op {
-			case "=", "==", "!=", "<>", "<", "<=", ">", ">=":
-			default:
-				return nil, &Error{Msg: fmt.Sprintf("unknown operator %q at position %d", op, i)}
-			}
-			out = append(out, token{tOp, op, i})
-			i = j
-		case c >= '0' && c <= '9' || c == '.' || ((c == '-' || c == '+') && i+1 < len(s) && (s[i+1] >= '0' && s[i+1] <= '9' || s[i+1] == '.')):
-			j := i + 1
-			for j < len(s) {
-				d := s[j]
-				if d >= '0' && d <= '9' || d == '.' || d == '_' || d == 'e' || d == 'E' ||
-					((d == '-' || d == '+') && (s[j-1] == 'e' || s[j-1] == 'E')) {
-					j++
-					continue
-				}
-				break
-			}
-			out = append(out, token{tNumber, s[i:j], i})
-			i = j
-		case c == '_' || unicode.IsLetter(rune(c)) || c >= 0x80:
-			j := i + 1
-			for j < len(s) && (s[j] == '_' || s[j] == '.' || s[j] >= 0x80 || unicode.IsLetter(rune(s[j])) || unicode.IsDigit(rune(s[j]))) {
-				j++
-			}
-			out = append(out, token{tIdent, s[i:j], i})
-			i = j
-		default:
-			return nil, &Error{Msg: fmt.Sprintf("unexpected character %q at position %d", c, i)}
-		}
-	}
-	return append(out, token{tEOF, "", len(s)}), nil
-}
 
 // litKind is the kind of a literal as written.
 type litKind int
@@ -322,64 +178,84 @@ func (p *parser) predicate() (node, error) {
 	}
 	negate := p.keyword("NOT")
 	var n node
+	var err error
 	switch {
 	case p.keyword("BETWEEN"):
-		lo, err := p.literal(col)
-		if err != nil {
-			return nil, err
-		}
-		if !p.keyword("AND") {
-			return nil, p.errAt(p.peek(), "expected AND in BETWEEN")
-		}
-		hi, err := p.literal(col)
-		if err != nil {
-			return nil, err
-		}
-		n = andNode{cmpNode{col, ">=", lo}, cmpNode{col, "<=", hi}}
+		n, err = p.between(col)
 	case p.keyword("IN"):
-		if t := p.next(); t.kind != tLParen {
-			return nil, p.errAt(t, "expected ( after IN")
-		}
-		var lits []literal
-		for {
-			l, err := p.literal(col)
-			if err != nil {
-				return nil, err
-			}
-			lits = append(lits, l)
-			t := p.next()
-			if t.kind == tRParen {
-				break
-			}
-			if t.kind != tComma {
-				return nil, p.errAt(t, "expected , or ) in IN list")
-			}
-		}
-		n = inNode{col, lits}
+		n, err = p.in(col)
 	case negate:
 		return nil, p.errAt(p.peek(), "expected BETWEEN or IN after NOT")
 	default:
-		t := p.next()
-		if t.kind != tOp {
-			return nil, p.errAt(t, fmt.Sprintf("expected a comparison, BETWEEN, IN or IS after column %q", col))
-		}
-		op := t.text
-		switch op {
-		case "==":
-			op = "="
-		case "<>":
-			op = "!="
-		}
-		lit, err := p.literal(col)
-		if err != nil {
-			return nil, err
-		}
-		n = cmpNode{col, op, lit}
+		n, err = p.comparison(col)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if negate {
 		n = notNode{n}
 	}
 	return n, nil
+}
+
+// between parses "lo AND hi" after BETWEEN: col >= lo AND col <= hi.
+func (p *parser) between(col string) (node, error) {
+	lo, err := p.literal(col)
+	if err != nil {
+		return nil, err
+	}
+	if !p.keyword("AND") {
+		return nil, p.errAt(p.peek(), "expected AND in BETWEEN")
+	}
+	hi, err := p.literal(col)
+	if err != nil {
+		return nil, err
+	}
+	return andNode{cmpNode{col, ">=", lo}, cmpNode{col, "<=", hi}}, nil
+}
+
+// in parses the "(a, b, ...)" list after IN.
+func (p *parser) in(col string) (node, error) {
+	if t := p.next(); t.kind != tLParen {
+		return nil, p.errAt(t, "expected ( after IN")
+	}
+	var lits []literal
+	for {
+		l, err := p.literal(col)
+		if err != nil {
+			return nil, err
+		}
+		lits = append(lits, l)
+		t := p.next()
+		if t.kind == tRParen {
+			break
+		}
+		if t.kind != tComma {
+			return nil, p.errAt(t, "expected , or ) in IN list")
+		}
+	}
+	return inNode{col, lits}, nil
+}
+
+// comparison parses "op literal" after a column; == and <> are spelled
+// = and != from here on.
+func (p *parser) comparison(col string) (node, error) {
+	t := p.next()
+	if t.kind != tOp {
+		return nil, p.errAt(t, fmt.Sprintf("expected a comparison, BETWEEN, IN or IS after column %q", col))
+	}
+	op := t.text
+	switch op {
+	case "==":
+		op = "="
+	case "<>":
+		op = "!="
+	}
+	lit, err := p.literal(col)
+	if err != nil {
+		return nil, err
+	}
+	return cmpNode{col, op, lit}, nil
 }
 
 func (p *parser) literal(col string) (literal, error) {

@@ -113,12 +113,14 @@ func Open(path string, opts lance.Options) (*Reader, error) {
 	return r, nil
 }
 
-func isDataset(dir string) bool {
+// IsDataset tells whether dir is a Lance dataset (it has _versions/).
+func IsDataset(dir string) bool {
 	st, err := os.Stat(filepath.Join(dir, "_versions"))
 	return err == nil && st.IsDir()
 }
 
-func bucketOf(dir string) int {
+// BucketOf is the id in a bucket_<id> directory name, or -1.
+func BucketOf(dir string) int {
 	name := filepath.Base(filepath.Clean(dir))
 	if s, ok := strings.CutPrefix(name, "bucket_"); ok {
 		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
@@ -137,15 +139,15 @@ func discover(root string) ([]Source, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalid, root)
 	}
-	if isDataset(root) {
+	if IsDataset(root) {
 		b := -1
 		if filepath.Base(filepath.Clean(root)) == DatasetName {
-			b = bucketOf(filepath.Dir(filepath.Clean(root)))
+			b = BucketOf(filepath.Dir(filepath.Clean(root)))
 		}
 		return []Source{{Bucket: b, Path: root}}, nil
 	}
-	if _, err := os.Stat(filepath.Join(root, DatasetName)); err == nil || bucketOf(root) >= 0 {
-		return []Source{{Bucket: bucketOf(root), Path: filepath.Join(root, DatasetName)}}, nil
+	if _, err := os.Stat(filepath.Join(root, DatasetName)); err == nil || BucketOf(root) >= 0 {
+		return []Source{{Bucket: BucketOf(root), Path: filepath.Join(root, DatasetName)}}, nil
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -153,7 +155,7 @@ func discover(root string) ([]Source, error) {
 	}
 	var out []Source
 	for _, e := range entries {
-		if b := bucketOf(e.Name()); e.IsDir() && b >= 0 {
+		if b := BucketOf(e.Name()); e.IsDir() && b >= 0 {
 			out = append(out, Source{Bucket: b, Path: filepath.Join(root, e.Name(), DatasetName)})
 		}
 	}

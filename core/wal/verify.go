@@ -65,6 +65,53 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 	dir = filepath.Clean(dir)
 	rep := &VerifyReport{Dir: dir, Segments: []VerifySegment{}, Problems: []VerifyProblem{},
 		Temporary: []string{}, Damaged: []string{}}
+	segs, err := rep.list(fs, dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &recovery{fs: fs, dir: dir}
+	var prevEnd uint64
+	hasPrev := false
+	var prev *segment
+	for i, seg := range segs {
+		if prev != nil {
+			if reason := sequenceProblem(prev, seg, prevEnd, hasPrev); reason != "" {
+				rep.Problems = append(rep.Problems, VerifyProblem{File: seg.path, Offset: 0, Kind: "corrupt", Reason: reason})
+			}
+		}
+		last := i == len(segs)-1
+		d, size, err := verifySegment(r, seg, prevEnd, hasPrev, last)
+		vs := VerifySegment{File: seg.path, Seq: seg.seq, Size: size}
+		if errors.Is(err, os.ErrNotExist) {
+			// Released (or moved aside) by a live writer since the listing.
+			vs.Gone = true
+			rep.Segments = append(rep.Segments, vs)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		prev = seg
+		vs.Valid, vs.Frames, vs.Rows = seg.size, seg.frames, seg.rows
+		vs.FirstRow, vs.EndRow = seg.firstRow, seg.endRow
+		rep.Frames += seg.frames
+		rep.Rows += seg.rows
+		rep.Bytes += size
+		if seg.frames > 0 {
+			prevEnd, hasPrev = seg.endRow, true
+		}
+		if d != nil {
+			rep.addDamage(&vs, seg, d, size)
+		}
+		rep.Segments = append(rep.Segments, vs)
+	}
+	return rep, nil
+}
+
+// list reads the log directory: it notes the files an earlier recovery
+// moved aside and the temporary files, reports segment names Open would
+// refuse, and returns the segments in sequence order.
+func (rep *VerifyReport) list(fs vfs.FS, dir string) ([]*segment, error) {
 	entries, err := fs.ReadDir(dir)
 	if err != nil {
 		return nil, &WALError{Op: "read dir", File: dir, Offset: -1, Err: err}
@@ -101,60 +148,35 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 		}
 		return strings.Compare(a.path, b.path)
 	})
-	r := &recovery{fs: fs, dir: dir}
-	var prevEnd uint64
-	hasPrev := false
-	var prev *segment
-	for i, seg := range segs {
-		if prev != nil {
-			var reason string
-			switch {
-			case seg.seq == prev.seq:
-				reason = fmt.Sprintf("duplicate segment sequence number %d (also %s)", seg.seq, prev.path)
-			case seg.seq != prev.seq+1:
-				reason = fmt.Sprintf("missing segment(s): sequence jumps from %d to %d", prev.seq, seg.seq)
-			case hasPrev && seg.base < prevEnd:
-				reason = fmt.Sprintf("segment starts at offset %d, before the previous segment's end %d", seg.base, prevEnd)
-			}
-			if reason != "" {
-				rep.Problems = append(rep.Problems, VerifyProblem{File: seg.path, Offset: 0, Kind: "corrupt", Reason: reason})
-			}
-		}
-		last := i == len(segs)-1
-		d, size, err := verifySegment(r, seg, prevEnd, hasPrev, last)
-		vs := VerifySegment{File: seg.path, Seq: seg.seq, Size: size}
-		if errors.Is(err, os.ErrNotExist) {
-			// Released (or moved aside) by a live writer since the listing.
-			vs.Gone = true
-			rep.Segments = append(rep.Segments, vs)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		prev = seg
-		vs.Valid, vs.Frames, vs.Rows = seg.size, seg.frames, seg.rows
-		vs.FirstRow, vs.EndRow = seg.firstRow, seg.endRow
-		rep.Frames += seg.frames
-		rep.Rows += seg.rows
-		rep.Bytes += size
-		if seg.frames > 0 {
-			prevEnd, hasPrev = seg.endRow, true
-		}
-		if d != nil {
-			switch {
-			case d.corrupt:
-				rep.Problems = append(rep.Problems, VerifyProblem{File: seg.path, Offset: d.offset, Kind: "corrupt", Reason: d.reason})
-			case d.zero:
-				vs.ZeroTail = true // unwritten space after the last frame: a clean end
-			default:
-				rep.Problems = append(rep.Problems, VerifyProblem{File: seg.path, Offset: d.offset, Kind: "torn_tail",
-					Reason: d.reason + fmt.Sprintf(" (%d bytes from there to the end; the next open cuts them)", size-d.offset)})
-			}
-		}
-		rep.Segments = append(rep.Segments, vs)
+	return segs, nil
+}
+
+// sequenceProblem is what is wrong with seg following prev (whose rows
+// end at prevEnd when hasPrev), or "".
+func sequenceProblem(prev, seg *segment, prevEnd uint64, hasPrev bool) string {
+	switch {
+	case seg.seq == prev.seq:
+		return fmt.Sprintf("duplicate segment sequence number %d (also %s)", seg.seq, prev.path)
+	case seg.seq != prev.seq+1:
+		return fmt.Sprintf("missing segment(s): sequence jumps from %d to %d", prev.seq, seg.seq)
+	case hasPrev && seg.base < prevEnd:
+		return fmt.Sprintf("segment starts at offset %d, before the previous segment's end %d", seg.base, prevEnd)
 	}
-	return rep, nil
+	return ""
+}
+
+// addDamage reports what the scan of a segment of size bytes stopped at: a
+// corrupt frame, a torn tail, or zeroes (a clean end, marked on vs).
+func (rep *VerifyReport) addDamage(vs *VerifySegment, seg *segment, d *damage, size int64) {
+	switch {
+	case d.corrupt:
+		rep.Problems = append(rep.Problems, VerifyProblem{File: seg.path, Offset: d.offset, Kind: "corrupt", Reason: d.reason})
+	case d.zero:
+		vs.ZeroTail = true // unwritten space after the last frame: a clean end
+	default:
+		rep.Problems = append(rep.Problems, VerifyProblem{File: seg.path, Offset: d.offset, Kind: "torn_tail",
+			Reason: d.reason + fmt.Sprintf(" (%d bytes from there to the end; the next open cuts them)", size-d.offset)})
+	}
 }
 
 // verifySegment scans one segment read-only. The last segment may be

@@ -68,16 +68,8 @@ func (d *Dataset) readFragment(st *fragState, lo, hi int64) (arrow.RecordBatch, 
 	pStart := physicalRow(st.deleted, lo)
 	pEnd := physicalRow(st.deleted, hi-1) + 1
 	keep := liveRuns(st.deleted, pStart, pEnd)
-	type openFile struct {
-		r *file.Reader
-		f store.Object
-	}
-	opened := map[int]openFile{}
-	defer func() {
-		for _, o := range opened {
-			o.f.Close()
-		}
-	}()
+	files := d.openFiles(st)
+	defer files.close()
 	cols := make([]arrow.Array, len(d.schema.Top))
 	defer func() {
 		for _, c := range cols {
@@ -87,23 +79,7 @@ func (d *Dataset) readFragment(st *fragState, lo, hi int64) (arrow.RecordBatch, 
 		}
 	}()
 	for i, fl := range d.schema.Top {
-		var a arrow.Array
-		var err error
-		fi, ok := st.fileOf[fl.ID]
-		if !ok {
-			// No file of this fragment holds the field: a column added
-			// after the fragment was written reads as nulls.
-			a, err = encoding.NullArray(fl, uint64(pEnd-pStart))
-		} else {
-			o, seen := opened[fi]
-			if !seen {
-				if o.r, o.f, err = d.fileReader(&st.f.files[fi]); err != nil {
-					return nil, err
-				}
-				opened[fi] = o
-			}
-			a, err = o.r.ReadField(o.f, fl, st.cols[fi], uint64(pStart), uint64(pEnd))
-		}
+		a, err := files.readField(fl, pStart, pEnd)
 		if err != nil {
 			return nil, err
 		}
@@ -164,4 +140,46 @@ func takeRuns(a arrow.Array, runs []run) (arrow.Array, error) {
 		return array.NewSlice(a, 0, 0), nil
 	}
 	return array.Concatenate(parts, memory.DefaultAllocator)
+}
+
+// fragmentFiles opens the data files of one fragment on first use, so that
+// a read of several columns opens each file once.
+type fragmentFiles struct {
+	d      *Dataset
+	st     *fragState
+	opened map[int]openFile
+}
+
+type openFile struct {
+	r *file.Reader
+	f store.Object
+}
+
+func (d *Dataset) openFiles(st *fragState) *fragmentFiles {
+	return &fragmentFiles{d: d, st: st, opened: map[int]openFile{}}
+}
+
+func (ff *fragmentFiles) close() {
+	for _, o := range ff.opened {
+		o.f.Close()
+	}
+}
+
+// readField reads field fl over physical rows [start, end) of the fragment.
+// No file of the fragment holds a column added after it was written: that
+// column reads as nulls.
+func (ff *fragmentFiles) readField(fl *encoding.Field, start, end int64) (arrow.Array, error) {
+	fi, ok := ff.st.fileOf[fl.ID]
+	if !ok {
+		return encoding.NullArray(fl, uint64(end-start))
+	}
+	o, seen := ff.opened[fi]
+	if !seen {
+		var err error
+		if o.r, o.f, err = ff.d.fileReader(&ff.st.f.files[fi]); err != nil {
+			return nil, err
+		}
+		ff.opened[fi] = o
+	}
+	return o.r.ReadField(o.f, fl, ff.st.cols[fi], uint64(start), uint64(end))
 }

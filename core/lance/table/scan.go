@@ -7,8 +7,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/persisting/persisting/core/lance/encoding"
-	"github.com/persisting/persisting/core/lance/file"
-	"github.com/persisting/persisting/core/store"
 )
 
 // FragmentInfo describes one fragment of a version, in manifest order.
@@ -53,16 +51,8 @@ func (d *Dataset) ReadColumns(i int, columns []string, start, end int64) (arrow.
 	if start < 0 || end < start || end > int64(st.f.physicalRows) {
 		return nil, fmt.Errorf("lance: %s: fragment %d: rows [%d, %d) outside [0, %d)", d.path, st.f.id, start, end, st.f.physicalRows)
 	}
-	type openFile struct {
-		r *file.Reader
-		f store.Object
-	}
-	opened := map[int]openFile{}
-	defer func() {
-		for _, o := range opened {
-			o.f.Close()
-		}
-	}()
+	files := d.openFiles(st)
+	defer files.close()
 	fields := make([]arrow.Field, 0, len(columns))
 	cols := make([]arrow.Array, 0, len(columns))
 	defer func() {
@@ -82,21 +72,7 @@ func (d *Dataset) ReadColumns(i int, columns []string, start, end int64) (arrow.
 		if fl == nil {
 			return nil, fmt.Errorf("lance: %s: no column %q", d.path, name)
 		}
-		var a arrow.Array
-		var err error
-		fi, ok := st.fileOf[fl.ID]
-		if !ok {
-			a, err = encoding.NullArray(fl, uint64(end-start))
-		} else {
-			o, seen := opened[fi]
-			if !seen {
-				if o.r, o.f, err = d.fileReader(&st.f.files[fi]); err != nil {
-					return nil, err
-				}
-				opened[fi] = o
-			}
-			a, err = o.r.ReadField(o.f, fl, st.cols[fi], uint64(start), uint64(end))
-		}
+		a, err := files.readField(fl, start, end)
 		if err != nil {
 			return nil, err
 		}

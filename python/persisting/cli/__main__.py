@@ -1,0 +1,7 @@
+"""``python -m persisting.cli``: the same as ``python -m persisting``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
