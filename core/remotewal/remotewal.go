@@ -171,6 +171,9 @@ func Open(st store.Store, o Options) (*Log, Info, error) {
 	var valid []group
 	for _, id := range ids {
 		g, err := l.readGroup(id, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // released since the listing: its rows are in the dataset
+		}
 		if err != nil {
 			return nil, info, err
 		}

@@ -3,6 +3,7 @@ package lance_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -161,5 +162,49 @@ print(json.dumps(out))
 		if want := ids(t, dv); !slices.Equal(pids, want) {
 			t.Fatalf("version %d: pylance reads ids %v, Go %v", v.Version, pids, want)
 		}
+	}
+}
+
+// UpdateConfig (the fence a new owner commits) is a version real Lance
+// reads: same rows, the config changed, the transaction an update_config.
+// An Append whose CheckCommit refuses the latest config commits nothing.
+func TestS3UpdateConfigAndCheckCommit(t *testing.T) {
+	srv := s3test.Start(t)
+	uri := srv.URI("tables/fence/data.lance")
+	opts := s3Opts(t, srv)
+	if _, err := lance.Append(uri, simpleRec(t, 0, 10), map[string]string{"persisting.wal_watermark": "10"}, opts); err != nil {
+		t.Fatal(err)
+	}
+	d, err := lance.UpdateConfig(uri, map[string]string{"persisting.epoch": "7"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version() != 2 || d.CountRows() != 10 || d.Config()["persisting.epoch"] != "7" || d.Config()["persisting.wal_watermark"] != "10" {
+		t.Fatalf("after UpdateConfig: version %d, %d rows, config %v", d.Version(), d.CountRows(), d.Config())
+	}
+	fenced := opts
+	fenced.CheckCommit = func(cfg map[string]string) error {
+		if cfg["persisting.epoch"] != "" {
+			return errors.New("fenced")
+		}
+		return nil
+	}
+	if _, err := lance.Append(uri, simpleRec(t, 10, 5), nil, fenced); err == nil || err.Error() != "fenced" {
+		t.Fatalf("Append refused by CheckCommit: %v", err)
+	}
+	if vs, _ := lance.ListVersions(uri, opts); len(vs) != 2 {
+		t.Fatalf("a refused Append committed: %v", vs)
+	}
+	py := pylancePython(t)
+	so, _ := json.Marshal(srv.StorageOptions())
+	out := pyJSON(t, py, `
+import json, sys, lance
+ds = lance.dataset(sys.argv[1], storage_options=json.loads(sys.argv[2]))
+print(json.dumps({"version": ds.version, "rows": ds.count_rows(), "config": ds.config(),
+                  "ids": ds.to_table().column("id").to_pylist()}))
+`, uri, string(so))
+	cfg := out["config"].(map[string]any)
+	if out["version"].(float64) != 2 || out["rows"].(float64) != 10 || cfg["persisting.epoch"] != "7" || cfg["persisting.wal_watermark"] != "10" {
+		t.Fatalf("pylance reads %v", out)
 	}
 }
