@@ -343,6 +343,12 @@ func (l *Log) put(data []byte) error {
 // fenced reports a newer epoch, if any.
 func (l *Log) fenced() error {
 	_, err := l.st.Get(epochName(l.epoch + 1))
+	for try := 1; try < 4 && err != nil && !errors.Is(err, os.ErrNotExist); try++ {
+		// A read: repeat it (beyond the client's own retries) before
+		// failing a group that is already written.
+		time.Sleep(time.Duration(try*try) * 50 * time.Millisecond)
+		_, err = l.st.Get(epochName(l.epoch + 1))
+	}
 	switch {
 	case err == nil:
 		last, lerr := latestEpoch(l.st)

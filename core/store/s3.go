@@ -16,11 +16,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // S3 is a Store on an S3-compatible object store, rooted at a key prefix of
@@ -165,7 +168,14 @@ func NewS3Client(ctx context.Context, o S3Options) (*S3Client, error) {
 	if attempts <= 0 {
 		attempts = 5
 	}
-	lo = append(lo, config.WithRetryMaxAttempts(attempts))
+	lo = append(lo, config.WithLogger(logging.Nop{}), config.WithRetryer(func() aws.Retryer {
+		// No client-side retry quota: a connection cut under a burst of
+		// requests must not turn into failures of later, healthy ones.
+		return retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = attempts
+			so.RateLimiter = ratelimit.None
+		})
+	}))
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -379,11 +389,18 @@ func (s *s3Store) Open(name string) (Object, error) {
 	if v, ok := s.sizes.Load(key); ok {
 		return &s3Object{s: s, name: name, size: v.(int64)}, nil
 	}
-	c, cancel := ctx()
-	defer cancel()
-	out, err := s.c.HeadObject(c, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	var out *s3.HeadObjectOutput
+	err := retryRead(func() (err error) {
+		c, cancel := ctx()
+		defer cancel()
+		out, err = s.c.HeadObject(c, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+		if err != nil {
+			return s.s3Error("open", name, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, s.s3Error("open", name, err)
+		return nil, err
 	}
 	size := aws.ToInt64(out.ContentLength)
 	s.sizes.Store(key, size)
@@ -400,7 +417,21 @@ func (o *s3Object) Size() (int64, error) { return o.size, nil }
 
 func (o *s3Object) Close() error { return nil }
 
-func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
+func (o *s3Object) ReadAt(p []byte, off int64) (n int, err error) {
+	err = retryRead(func() error {
+		n, err = o.readAt(p, off)
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	})
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (o *s3Object) readAt(p []byte, off int64) (int, error) {
 	if off >= o.size {
 		return 0, io.EOF
 	}
@@ -428,7 +459,41 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (s *s3Store) Get(name string) ([]byte, error) {
+// readAttempts bounds the repeats of an idempotent read whose response
+// broke off (a body cut mid-stream is not retried by the SDK).
+const readAttempts = 4
+
+// retryRead runs read until it succeeds, fails with a response of the
+// server (a missing key, a refusal), or readAttempts ran out.
+func retryRead(read func() error) error {
+	var err error
+	for attempt := range readAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt*attempt) * 50 * time.Millisecond)
+		}
+		if err = read(); err == nil || errors.Is(err, os.ErrNotExist) || isServerAnswer(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isServerAnswer: the server answered with an error status (4xx), which a
+// repeat would not change.
+func isServerAnswer(err error) bool {
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500
+}
+
+func (s *s3Store) Get(name string) (data []byte, err error) {
+	err = retryRead(func() error {
+		data, err = s.get(name)
+		return err
+	})
+	return data, err
+}
+
+func (s *s3Store) get(name string) ([]byte, error) {
 	c, cancel := ctx()
 	defer cancel()
 	out, err := s.c.GetObject(c, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.key(name))})
@@ -457,7 +522,15 @@ func (s *s3Store) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-func (s *s3Store) ListInfo(dir string) ([]Info, error) {
+func (s *s3Store) ListInfo(dir string) (out []Info, err error) {
+	err = retryRead(func() error {
+		out, err = s.listInfo(dir)
+		return err
+	})
+	return out, err
+}
+
+func (s *s3Store) listInfo(dir string) ([]Info, error) {
 	prefix := s.key(dir)
 	if prefix != "" {
 		prefix += "/"
