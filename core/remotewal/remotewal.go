@@ -39,6 +39,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,9 @@ type group struct {
 	frames   int
 	cut      groupID // seq 0 only
 	hasFrame bool
+	// data is the group as Open read it, kept for the replay that follows
+	// (then dropped); nil for groups written since.
+	data []byte
 }
 
 // Info reports what Open found.
@@ -168,9 +172,13 @@ func Open(st store.Store, o Options) (*Log, Info, error) {
 		}
 		return 0
 	})
+	read, err := l.readAll(ids)
+	if err != nil {
+		return nil, info, err
+	}
 	var valid []group
-	for _, id := range ids {
-		g, err := l.readGroup(id, nil)
+	for i, id := range ids {
+		g, err := read[i].g, read[i].err
 		if errors.Is(err, os.ErrNotExist) {
 			continue // released since the listing: its rows are in the dataset
 		}
@@ -279,13 +287,56 @@ func encodeGroup(id, cut groupID, frames []byte) []byte {
 	return append(b, frames...)
 }
 
+type readResult struct {
+	g   group
+	err error
+}
+
+// openReaders bounds the groups Open reads at once: a moved bucket's open
+// waits on these round trips.
+const openReaders = 16
+
+// readAll reads and checks the groups, openReaders at a time, keeping
+// their bytes for the replay.
+func (l *Log) readAll(ids []groupID) ([]readResult, error) {
+	out := make([]readResult, len(ids))
+	sem := make(chan struct{}, openReaders)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var data []byte
+			g, err := l.readGroupData(id, nil, &data)
+			g.data = data
+			out[i] = readResult{g, err}
+		})
+	}
+	wg.Wait()
+	return out, nil
+}
+
 // readGroup reads and checks one group; fn, when set, gets its frames.
 func (l *Log) readGroup(id groupID, fn func(wal.Frame) error) (group, error) {
+	return l.readGroupData(id, fn, nil)
+}
+
+// readGroupData is readGroup, from *keep when it holds the bytes already,
+// else from the store (and then into *keep, when keep is not nil).
+func (l *Log) readGroupData(id groupID, fn func(wal.Frame) error, keep *[]byte) (group, error) {
 	name := id.name()
 	full := l.st.Root() + "/" + name
-	data, err := l.st.Get(name)
-	if err != nil {
-		return group{}, fmt.Errorf("remotewal: read %s: %w", full, err)
+	var data []byte
+	if keep != nil && *keep != nil {
+		data = *keep
+	} else {
+		var err error
+		if data, err = l.st.Get(name); err != nil {
+			return group{}, fmt.Errorf("remotewal: read %s: %w", full, err)
+		}
+		if keep != nil {
+			*keep = data
+		}
 	}
 	corrupt := func(off int64, why string) error {
 		return &wal.CorruptionError{File: full, Offset: off, Reason: why}
@@ -468,16 +519,19 @@ func (l *Log) Replay(fromOffset uint64, fn func(wal.Frame) error) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
-	for _, g := range l.groups {
+	for i := range l.groups {
+		g := &l.groups[i]
+		data := g.data
+		g.data = nil // replayed once; memory back
 		if g.end <= fromOffset {
 			continue
 		}
-		_, err := l.readGroup(g.id, func(f wal.Frame) error {
+		_, err := l.readGroupData(g.id, func(f wal.Frame) error {
 			if f.FirstOffset+uint64(f.Rows) <= fromOffset {
 				return nil
 			}
 			return fn(f)
-		})
+		}, &data)
 		if err != nil {
 			return err
 		}

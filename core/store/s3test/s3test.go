@@ -16,6 +16,8 @@ package s3test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -102,10 +104,21 @@ func Start(t testing.TB) *Server {
 	if bin == "" {
 		t.Skipf("skipping: %s", why)
 	}
-	s := &Server{t: t, bin: bin, kind: kind, dir: t.TempDir(), Bucket: "persisting-test"}
-	s.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	s := &Server{t: t, bin: bin, kind: kind, dir: t.TempDir(), Bucket: "persisting-test-" + hex.EncodeToString(rnd[:])}
 	t.Cleanup(s.Kill)
-	if err := s.start(); err != nil {
+	// A port found free may be taken again before the server binds it
+	// (tests of other packages start servers too): then try another.
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		s.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		if err = s.start(); err == nil {
+			break
+		}
+		s.Kill()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := newProxy(s.addr)
@@ -191,7 +204,15 @@ func (s *Server) start() error {
 		default:
 		}
 		if s.ready() {
-			return nil
+			// Ours, not another server already on the port: ours is
+			// still running a moment later (a failed bind exits at once).
+			select {
+			case <-done:
+				b, _ := os.ReadFile(logf.Name())
+				return fmt.Errorf("s3test: server exited at start: %s", b)
+			case <-time.After(100 * time.Millisecond):
+				return nil
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
