@@ -19,7 +19,7 @@ GO_SOURCES := $(shell find core cbridge -name "*.go" -not -name "*_test.go") go.
 export SETUPTOOLS_GOLANG_GOPATH ?= $(shell go env GOPATH)
 export GOFLAGS ?= -buildvcs=false -trimpath
 
-.PHONY: demo test test-go test-py lint bench soak clean native system-deps wheel
+.PHONY: demo test test-go test-py lint bench soak clean native system-deps wheel s3-server
 
 demo: native
 	@echo "== demo (examples/demo.py)"
@@ -41,13 +41,28 @@ system-deps:
 		fi; \
 	fi
 
+# The S3-compatible server the object-store tests start on loopback (core/store/s3test):
+# moto's server mode (PyPI, Apache-2.0), in a venv of its own so that its dependencies
+# never mix with the project's; it enforces conditional writes (If-None-Match: *).
+# Installed once per machine (about 40 s); the tests find it through PERSISTING_S3_SERVER.
+MOTO_VERSION := 5.2.5
+S3_SERVER_VENV ?= $(HOME)/.cache/persisting/s3server-moto-$(MOTO_VERSION)
+S3_SERVER := $(S3_SERVER_VENV)/bin/moto_server
+export PERSISTING_S3_SERVER ?= $(S3_SERVER)
+s3-server: $(S3_SERVER)
+$(S3_SERVER):
+	@echo "== S3-compatible test server: moto[server]==$(MOTO_VERSION) in $(S3_SERVER_VENV)"
+	$(PYTHON) -m venv $(S3_SERVER_VENV)
+	$(S3_SERVER_VENV)/bin/python -m pip install -q 'moto[server]==$(MOTO_VERSION)'
+	@test -x $@
+
 # Go tests that need pylance find it in the venv; a skip not listed with its
 # reason in tests_go/allowed_skips.txt fails the run.
-test-go: $(STAMP)
+test-go: $(STAMP) $(S3_SERVER)
 	PERSISTING_PYLANCE_PYTHON=$(PY) go test -count=1 -json ./... | $(PY) tools/gotest.py tests_go/allowed_skips.txt
 	go test -count=1 -race -json ./core/... | $(PY) tools/gotest.py tests_go/allowed_skips.txt
 
-test-py: native
+test-py: native $(S3_SERVER)
 	cd tests_py && $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

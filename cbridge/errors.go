@@ -11,6 +11,7 @@ import (
 	"errors"
 
 	"github.com/persisting/persisting/core/engine"
+	"github.com/persisting/persisting/core/remotewal"
 	"github.com/persisting/persisting/core/schema"
 	"github.com/persisting/persisting/core/wal"
 )
@@ -29,6 +30,7 @@ const (
 	stClosed     = C.PERSISTING_CLOSED
 	stPoisoned   = C.PERSISTING_POISONED
 	stInvalid    = C.PERSISTING_INVALID
+	stFenced     = C.PERSISTING_FENCED
 )
 
 // statusNames names every status; persisting_status_codes hands it out so
@@ -37,6 +39,7 @@ var statusNames = map[string]int32{
 	"OK": stOK, "PENDING": stPending, "BUSY": stBusy, "WOULD_BLOCK": stWouldBlock,
 	"ERROR": stError, "SCHEMA": stSchema, "WAL": stWAL, "CORRUPT": stCorrupt,
 	"LOCKED": stLocked, "CLOSED": stClosed, "POISONED": stPoisoned, "INVALID": stInvalid,
+	"FENCED": stFenced,
 }
 
 func statusOf(err error) int32 {
@@ -53,6 +56,8 @@ func statusOf(err error) int32 {
 		return stBusy
 	case errors.Is(err, engine.ErrWouldBlock):
 		return stWouldBlock
+	case errors.Is(err, engine.ErrFenced): // before ErrWAL: a fenced log write is both
+		return stFenced
 	case errors.Is(err, engine.ErrWAL):
 		return stWAL
 	case errors.Is(err, engine.ErrCorrupt):
@@ -94,8 +99,11 @@ func errorJSON(err error) string {
 		se *schema.Error
 		ie *schema.InvalidError
 		fe *invalidField
+		fd *remotewal.FencedError
 	)
 	switch {
+	case errors.As(err, &fd):
+		d.Path = fd.Root
 	case errors.As(err, &le):
 		d.Path, d.PID = le.Path, le.PID
 	case errors.As(err, &ce):

@@ -26,5 +26,6 @@
 #define PERSISTING_CLOSED (-6)   /* the bucket or handle is closed */
 #define PERSISTING_POISONED (-7) /* an internal error poisoned the library */
 #define PERSISTING_INVALID (-8)  /* a bad argument or option */
+#define PERSISTING_FENCED (-9)   /* a newer owner took the bucket; this one no longer writes */
 
 #endif /* PERSISTING_H */

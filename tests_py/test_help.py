@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import persisting
-from persisting.options import LANCE_OPTIONS, WAL_OPTIONS, Options
+from persisting.options import LANCE_OPTIONS, OBJECT_STORE_OPTIONS, WAL_OPTIONS, Options
 
 ARGUMENTS = {"bucket_id": 0, "storage_path": None, "batch_size": 100}
 # Defaults the docstring states in words because the Go core computes them.
@@ -45,7 +45,7 @@ def expected_default(name: str) -> object:
 @pytest.mark.parametrize(
     "cls,names",
     [
-        (persisting.PersistingBackend, LANCE_OPTIONS | WAL_OPTIONS),
+        (persisting.PersistingBackend, LANCE_OPTIONS | WAL_OPTIONS | OBJECT_STORE_OPTIONS),
         (persisting.LanceBackend, LANCE_OPTIONS),
     ],
 )

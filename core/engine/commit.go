@@ -174,7 +174,7 @@ func (e *Engine) logGroup(group []queued) error {
 		}
 		frame := wal.Frame{FirstOffset: q.seq, Rows: uint32(q.rec.NumRows()), Payload: payload}
 		if _, err := e.log.Append(frame); err != nil {
-			return fmt.Errorf("persisting: bucket %s: %w: %v", e.cfg.Dir, ErrWAL, err)
+			return e.logError("", err)
 		}
 		rows += q.rec.NumRows()
 		raw += int64(n)
@@ -203,7 +203,7 @@ func (e *Engine) syncLog() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		werr := fmt.Errorf("persisting: bucket %s: %w: %v", e.cfg.Dir, ErrWAL, err)
+		werr := e.logError("", err)
 		if e.walErr == nil {
 			e.walErr = werr
 		}

@@ -28,7 +28,6 @@ import (
 	"github.com/persisting/persisting/core/codec"
 	"github.com/persisting/persisting/core/metrics"
 	"github.com/persisting/persisting/core/vfs"
-	"github.com/persisting/persisting/core/wal"
 )
 
 // Sink is where flushed rows go. Append must be atomic: after a crash either
@@ -90,6 +89,8 @@ type Config struct {
 	// FS is the filesystem of the WAL; nil means the real one. Tests inject
 	// faults through it.
 	FS vfs.FS
+	// Remote is set for a bucket on an object store (Dir is its URI).
+	Remote *RemoteConfig
 	// OnSpace is called (from any goroutine) after every flush, successful
 	// or not, so that appends refused with ErrBusy retry. It must not block.
 	OnSpace func()
@@ -102,7 +103,7 @@ type Engine struct {
 	mem    memory.Allocator
 	lock   *dirLock
 	sink   Sink         // set by recovery before ready closes
-	log    *wal.Log     // nil without WAL; used only by the commit goroutine after ready
+	log    walLog       // nil without WAL; used only by the commit goroutine after ready
 	codec  codec.Codec  // of WAL frames
 	frames frameEncoder // used by the commit goroutine only
 
@@ -194,16 +195,17 @@ func Open(cfg Config) (*Engine, error) {
 		}
 		frameCodec = c
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("persisting: create bucket directory: %w", err)
-	}
 	var lk *dirLock
 	if cfg.WaitBeforeLock == nil {
-		l, err := lockDir(cfg.Dir)
+		l, err := mkdirLock(&cfg)
 		if err != nil {
 			return nil, err
 		}
 		lk = l
+	} else if dir := cfg.lockTarget(); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("persisting: create bucket directory: %w", err)
+		}
 	}
 	e := &Engine{
 		cfg:        cfg,
@@ -234,11 +236,11 @@ func Open(cfg Config) (*Engine, error) {
 
 // lockLate takes the directory lock in recovery when Open did not.
 func (e *Engine) lockLate() error {
-	if e.lock != nil {
+	if e.lock != nil || e.cfg.WaitBeforeLock == nil {
 		return nil
 	}
 	e.cfg.WaitBeforeLock()
-	lk, err := lockDir(e.cfg.Dir)
+	lk, err := mkdirLock(&e.cfg)
 	if err != nil {
 		return err
 	}

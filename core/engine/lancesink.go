@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -29,11 +28,14 @@ type LanceSink struct {
 
 	mu sync.Mutex
 	ds *lance.Dataset // nil until the first flush creates the dataset
+	// fence, set by Fence, makes every append check that no newer owner
+	// took the dataset (remote_options.go).
+	fence *sinkFence
 }
 
 // OpenLanceSink opens {dir}/data.lance, which may not exist yet.
 func OpenLanceSink(dir string, opts lance.Options) (*LanceSink, error) {
-	s := &LanceSink{path: filepath.Join(dir, DatasetName), opts: opts}
+	s := &LanceSink{path: datasetPath(dir), opts: opts}
 	ds, err := lance.Open(s.path, opts)
 	switch {
 	case err == nil:
@@ -96,7 +98,7 @@ func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
 	if s.current() != nil {
 		// A dataset that existed and is gone was deleted under us: appending
 		// would start a new one at row 0 and lose the offsets of the old.
-		if _, err := os.Stat(filepath.Join(s.path, "_versions")); errors.Is(err, os.ErrNotExist) {
+		if s.deleted() {
 			return fmt.Errorf("the dataset %s was deleted while the bucket was open; reopen the bucket", s.path)
 		}
 	}
@@ -104,6 +106,7 @@ func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
 	if err != nil {
 		return err
 	}
+	s.fenced(watermark)
 	s.mu.Lock()
 	if s.ds == nil || ds.Version() > s.ds.Version() {
 		s.ds = ds

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/persisting/persisting/core/codec"
 	lance "github.com/persisting/persisting/core/lance/table"
+	"github.com/persisting/persisting/core/store"
 )
 
 // Options are a bucket's settings as a caller of the C ABI gives them (JSON,
@@ -34,7 +36,22 @@ type Options struct {
 	CompactTargetRows   int64    `json:"compact_target_rows"`
 	KeepVersions        *int     `json:"keep_versions"`
 	KeepVersionsSeconds *float64 `json:"keep_versions_seconds"`
+	// An object store (storage_path "s3://bucket/prefix/bucket_N"):
+	// storage_options are named as pylance's (aws_endpoint, aws_region,
+	// aws_access_key_id, aws_secret_access_key, allow_http, ...), over the
+	// standard AWS environment and files; wal_location says where the log
+	// lives (remote.go, RemoteConfig): "object_store" (the default there)
+	// or "local", in local_dir.
+	StorageOptions map[string]string `json:"storage_options"`
+	WALLocation    string            `json:"wal_location"`
+	LocalDir       string            `json:"local_dir"`
 }
+
+// WAL locations.
+const (
+	WALObjectStore = "object_store"
+	WALLocal       = "local"
+)
 
 // Defaults of the options that have one.
 const (
@@ -102,6 +119,9 @@ func (o Options) check() error {
 			return bad("wal_sync_interval must be between 0 and %g seconds, got %g", maxSyncInterval.Seconds(), *v)
 		}
 	}
+	if err := o.checkRemote(); err != nil {
+		return bad("%v", err)
+	}
 	if _, err := codec.ByName(o.Compression); err != nil {
 		return bad("compression: %v", err)
 	}
@@ -139,8 +159,13 @@ func (o Options) maintenance() *MaintenanceConfig {
 	return m
 }
 
-// Dir is the bucket directory.
-func (o Options) Dir() string { return filepath.Clean(o.StoragePath) }
+// Dir is the bucket directory, or its URI on an object store.
+func (o Options) Dir() string {
+	if store.IsURI(o.StoragePath) {
+		return strings.TrimRight(o.StoragePath, "/")
+	}
+	return filepath.Clean(o.StoragePath)
+}
 
 // Config is the engine configuration the options describe, with a Lance
 // sink at {dir}/data.lance; onSink receives the sink once recovery opened
@@ -154,16 +179,22 @@ func (o Options) Config(onSink func(*LanceSink)) Config {
 		BatchSize:     o.BatchSize,
 		MaxBufferRows: o.MaxBufferRows,
 		Maintenance:   o.maintenance(),
-		OpenSink: func() (Sink, error) {
-			sink, err := OpenLanceSink(dir, page)
-			if err == nil && onSink != nil {
-				onSink(sink)
-			}
-			return sink, err
-		},
+	}
+	remoteLog := o.remote(&cfg, &page)
+	cfg.OpenSink = func() (Sink, error) {
+		sink, err := OpenLanceSink(dir, page)
+		if err == nil && onSink != nil {
+			onSink(sink)
+		}
+		return sink, err
 	}
 	if o.EnableWAL {
 		interval := DefaultWALSyncInterval
+		if remoteLog {
+			// On the object store a group is acknowledged once it is an
+			// object there, unless an interval is asked for explicitly.
+			interval = 0
+		}
 		if o.WALSyncInterval != nil {
 			interval = time.Duration(*o.WALSyncInterval * float64(time.Second))
 		}

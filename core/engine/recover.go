@@ -14,9 +14,40 @@ import (
 // torn tail) and replays every frame past the watermark into the buffer. It
 // runs before the commit and flush goroutines start, so it owns the engine.
 func (e *Engine) recover() error {
+	// On an object store with the log there, the log is opened first: it
+	// takes this owner's epoch, which the sink then writes into the dataset
+	// (fence) before its watermark is read, so that nothing the previous
+	// owner commits later can be mistaken for part of this recovery.
+	var (
+		log     walLog
+		info    wal.RecoveryInfo
+		err     error
+		opened  bool
+		walCfg  = e.cfg.WAL
+		openLog = func() {
+			opened = true
+			log, info, err = e.openLog(walCfg)
+		}
+	)
+	if walCfg == nil && e.hasLog() {
+		// The WAL is off now, but a log left by an earlier open may hold
+		// acknowledged rows: replay it, persist them, then drop it.
+		walCfg = &WALConfig{}
+	}
+	if walCfg != nil && e.cfg.remoteLog() {
+		if openLog(); err != nil {
+			return fmt.Errorf("persisting: bucket %s: %w: open: %v", e.cfg.Dir, ErrWAL, err)
+		}
+	}
 	if e.cfg.OpenSink != nil {
 		sink, err := e.cfg.OpenSink()
+		if err == nil && opened {
+			err = fenceSink(sink, log)
+		}
 		if err != nil {
+			if log != nil {
+				log.Close()
+			}
 			return fmt.Errorf("persisting: bucket %s: open dataset: %w", e.cfg.Dir, err)
 		}
 		e.mu.Lock()
@@ -28,22 +59,12 @@ func (e *Engine) recover() error {
 		e.released = 0
 		e.mu.Unlock()
 	}
-	walDir := filepath.Join(e.cfg.Dir, "wal")
-	walCfg := e.cfg.WAL
 	if walCfg == nil {
-		// The WAL is off now, but a log left by an earlier open may hold
-		// acknowledged rows: replay it, persist them, then drop it.
-		if !hasSegments(walDir) {
-			return nil
-		}
-		walCfg = &WALConfig{}
+		return nil
 	}
-	log, info, err := wal.Open(wal.Options{
-		FS:              e.cfg.FS,
-		Dir:             walDir,
-		SegmentSize:     walCfg.SegmentSize,
-		TruncateCorrupt: walCfg.TruncateCorrupt,
-	})
+	if !opened {
+		openLog()
+	}
 	if err != nil {
 		var ce *wal.CorruptionError
 		if errors.As(err, &ce) {

@@ -39,6 +39,7 @@ from .dataset import Dataset, open_dataset
 from .errors import (
     ClosedError,
     CorruptionError,
+    FencedError,
     LockedError,
     RecoveryWarning,
     SchemaError,
@@ -51,6 +52,7 @@ __all__ = [
     "ClosedError",
     "CorruptionError",
     "Dataset",
+    "FencedError",
     "LanceBackend",
     "LockedError",
     "PersistingBackend",

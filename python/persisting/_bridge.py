@@ -86,7 +86,8 @@ class NativeBucket:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.handle = open_handle(config)
-        self.dir = os.path.normpath(config["storage_path"])
+        path = config["storage_path"]
+        self.dir = path.rstrip("/") if path.startswith("s3://") else os.path.normpath(path)
         self._pid = os.getpid()
         self._reg = _Registration(self.handle, _lib.lib().persisting_event_fd(self.handle))
         self._tokens = itertools.count(1)

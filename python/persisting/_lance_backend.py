@@ -15,7 +15,7 @@ from ._bridge import NativeBucket
 from ._mixing import MixedTypesError
 from ._records import RecordSchemaError, RecordTypeError, arrow_batch, check_record, to_batch
 from ._rows import to_records
-from ._topics import bucket_dir
+from ._topics import bucket_dir, is_uri
 from ._writes import WriteQueue
 from .errors import ClosedError, RecoveryWarning, SchemaError
 from .options import LANCE_OPTIONS, Options, parse, positive_int
@@ -129,7 +129,9 @@ class LanceBackend:
 
     def _native_config(self) -> dict[str, Any]:
         return {
-            "storage_path": os.path.abspath(self.storage_path),
+            "storage_path": self.storage_path
+            if is_uri(self.storage_path)
+            else os.path.abspath(self.storage_path),
             "bucket_id": self.bucket_id,
             "batch_size": self.options.flush_threshold or self.batch_size,
             "max_buffer_rows": self.options.max_buffer_rows or 0,

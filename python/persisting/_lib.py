@@ -18,6 +18,7 @@ from typing import Any
 from .errors import (
     ClosedError,
     CorruptionError,
+    FencedError,
     LockedError,
     SchemaError,
     StorageError,
@@ -36,6 +37,7 @@ _ERRORS: dict[str, type[Exception]] = {
     "CLOSED": ClosedError,
     "POISONED": StorageError,
     "INVALID": ValueError,
+    "FENCED": FencedError,
 }
 #: Status number -> name, filled from the library.
 STATUS: dict[int, str] = {}

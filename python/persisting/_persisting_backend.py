@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from . import metrics
 from ._lance_backend import LanceBackend
-from .options import LANCE_OPTIONS, WAL_OPTIONS
+from ._topics import is_uri
+from .options import LANCE_OPTIONS, OBJECT_STORE_OPTIONS, WAL_OPTIONS
 
 
 class PersistingBackend(LanceBackend):
@@ -62,6 +63,26 @@ class PersistingBackend(LanceBackend):
         keep_versions (100): versions kept by cleanup; the latest is always kept.
         keep_versions_seconds (0): also keep every version younger than this.
         topic (None): the queue's topic, which Pulsing passes (see LanceBackend).
+        storage_options (None): for ``storage_path="s3://bucket/prefix"`` (the
+            dataset at ``{storage_path}/data.lance`` on the object store): named as
+            pylance's (``aws_endpoint``, ``aws_region``, ``aws_access_key_id``,
+            ``aws_secret_access_key``, ``aws_session_token``, ``allow_http``,
+            ``aws_virtual_hosted_style_request``); the standard AWS environment
+            variables and files fill in the rest.
+        wal_location (None, meaning ``"object_store"`` for an ``s3://`` path):
+            ``"object_store"`` logs each group commit as one object under
+            ``{storage_path}/wal/`` before ``put`` returns (``wal_sync_interval``
+            defaults to 0 there), so a node that dies loses nothing acknowledged
+            and the next owner replays it; ``"local"`` keeps the log in
+            ``local_dir``: rows not yet flushed when the bucket moves to another
+            node stay behind on this one (the loss window is what was put since
+            the last flush).
+        local_dir (None): the directory of a local log (``wal_location="local"``).
+
+    On an object store, one writer per bucket is enforced by fencing: opening a
+    bucket takes a new epoch (a conditional write) and commits it to the
+    dataset, and the previous owner's next write or flush fails with
+    :class:`~persisting.FencedError`.
 
     Unknown options are ignored with one warning per name; types are strict
     (``enable_wal="false"`` is a ``TypeError``, a value out of range a
@@ -79,7 +100,7 @@ class PersistingBackend(LanceBackend):
     """
 
     backend_name: ClassVar[str] = "persisting"
-    OPTION_NAMES: ClassVar[frozenset[str]] = LANCE_OPTIONS | WAL_OPTIONS
+    OPTION_NAMES: ClassVar[frozenset[str]] = LANCE_OPTIONS | WAL_OPTIONS | OBJECT_STORE_OPTIONS
 
     def __init__(
         self,
@@ -89,6 +110,9 @@ class PersistingBackend(LanceBackend):
         **options: Any,
     ) -> None:
         self.metrics_endpoint: str | None = None
+        # On an object store with the log there, a group is acknowledged once
+        # it is an object (interval 0) unless an interval is given.
+        self._interval_given = "wal_sync_interval" in options
         super().__init__(bucket_id, storage_path, batch_size, **options)
         if self._error is not None:
             return
@@ -114,6 +138,13 @@ class PersistingBackend(LanceBackend):
             wal_truncate_corrupt=self.options.wal_truncate_corrupt,
             enable_metrics=self.options.enable_metrics,
         )
+        if is_uri(self.storage_path) and not self._interval_given:
+            del config["wal_sync_interval"]
+        for name in ("wal_location", "local_dir"):
+            if (value := getattr(self.options, name)) is not None:
+                config[name] = value
+        if self.options.storage_options:
+            config["storage_options"] = dict(self.options.storage_options)
         return config
 
     def _stats(self, native: dict[str, Any]) -> dict[str, Any]:

@@ -22,8 +22,18 @@ from typing import Any
 TOPIC_MARKER = ".persisting-topic"
 
 
+def is_uri(path: str) -> bool:
+    """Whether ``path`` names an object store location (``s3://bucket/prefix``)."""
+    return path.startswith("s3://")
+
+
 def bucket_dir(path: str, topic: str) -> str:
-    """The directory of ``topic``'s bucket, given the path Pulsing chose for it."""
+    """The directory of ``topic``'s bucket, given the path Pulsing chose for it.
+    On an object store there is no marker file: the topic is always part of the
+    path, ``{parent}/topics/{topic}/{leaf}``."""
+    if is_uri(path):
+        parent, _, leaf = path.rstrip("/").rpartition("/")
+        return f"{parent}/topics/{urllib.parse.quote(topic, safe='')}/{leaf}"
     os.makedirs(path, exist_ok=True)
     marker = os.path.join(path, TOPIC_MARKER)
     try:

@@ -47,6 +47,14 @@ class ClosedError(StorageError):
     """The backend was closed."""
 
 
+class FencedError(StorageError):
+    """A newer owner took the bucket (on an object store, another node opened it):
+    this backend no longer writes. What it was writing when it learnt that was not
+    acknowledged; everything acknowledged before is the new owner's to serve.
+    Close this backend; to write to the bucket again here, open it again (which
+    fences the other owner in turn). ``path`` is the bucket's log or dataset."""
+
+
 class RecoveryWarning(UserWarning):
     """Recovery repaired the write-ahead log: a torn or zero-filled tail was cut.
     The message names the file and the bytes cut; ``stats()`` reports them too."""
@@ -55,6 +63,7 @@ class RecoveryWarning(UserWarning):
 __all__ = [
     "ClosedError",
     "CorruptionError",
+    "FencedError",
     "LockedError",
     "RecoveryWarning",
     "SchemaError",

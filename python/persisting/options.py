@@ -9,6 +9,7 @@ or ``ValueError`` that names the option and says what it takes.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,17 @@ WAL_OPTIONS = frozenset(
     }
 )
 
+#: Options of a bucket on an object store (``storage_path="s3://bucket/prefix"``),
+#: which :class:`~persisting.PersistingBackend` takes: ``storage_options`` as
+#: pylance names them (``aws_endpoint``, ``aws_region``, ``aws_access_key_id``,
+#: ``aws_secret_access_key``, ``allow_http``, ...; the standard AWS environment and
+#: files otherwise), ``wal_location`` ("object_store", the default there, or "local")
+#: and ``local_dir`` (the directory of a local log).
+OBJECT_STORE_OPTIONS = frozenset({"storage_options", "wal_location", "local_dir"})
+
+#: Where the write-ahead log of a bucket on an object store lives.
+WAL_LOCATIONS = ("object_store", "local")
+
 _warned: set[str] = set()
 
 
@@ -77,13 +89,23 @@ class Options:
     # The queue's topic, which Pulsing (0.1.2) leaves out of a bucket's path;
     # persisting.queue passes it (see _topics).
     topic: str | None = None
+    # A bucket on an object store (see OBJECT_STORE_OPTIONS).
+    storage_options: Mapping[str, str] = field(default_factory=dict)
+    wal_location: str | None = None
+    local_dir: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The options as a plain dict (what ``stats()["options"]`` shows)."""
-        return {
+        """The options as a plain dict (what ``stats()["options"]`` shows); the
+        secrets among the storage options are masked."""
+        out = {
             name: (dict(value) if isinstance(value, Mapping) else value)
             for name, value in self.__dict__.items()
         }
+        out["storage_options"] = {
+            k: "***" if any(s in k.lower() for s in ("secret", "token", "password")) else v
+            for k, v in self.storage_options.items()
+        }
+        return out
 
 
 def parse(owner: str, given: Mapping[str, Any], known: frozenset[str]) -> Options:
@@ -133,6 +155,25 @@ def parse(owner: str, given: Mapping[str, Any], known: frozenset[str]) -> Option
     topic = values.get("topic")
     if topic is not None and (type(topic) is not str or not topic):
         raise TypeError(f"persisting: topic must be a non-empty str, got {topic!r}")
+    so = values.get("storage_options")
+    if so is not None and (
+        not isinstance(so, Mapping)
+        or not all(type(k) is str and type(v) is str for k, v in so.items())
+    ):
+        raise TypeError(
+            f"persisting: storage_options must map str to str (as pylance's), got {so!r}"
+        )
+    values["storage_options"] = dict(so or {})
+    location = values.get("wal_location")
+    if location is not None and location not in WAL_LOCATIONS:
+        raise ValueError(
+            f"persisting: wal_location must be one of {WAL_LOCATIONS}, got {location!r}"
+        )
+    local_dir = values.get("local_dir")
+    if local_dir is not None:
+        if not isinstance(local_dir, (str, os.PathLike)):
+            raise TypeError(f"persisting: local_dir must be a path, got {local_dir!r}")
+        values["local_dir"] = os.path.abspath(os.fspath(local_dir))
     port = values.get("metrics_port")
     if port is not None and (type(port) is not int or not 0 <= port < 65536):
         raise ValueError(f"persisting: metrics_port must be a port number (0-65535), got {port!r}")

@@ -127,6 +127,11 @@ func (a *appender) run() (*Dataset, error) {
 		readVersion = latest.version
 	}
 	for attempt := 1; ; attempt++ {
+		if a.opts.CheckCommit != nil && latest != nil {
+			if err := a.opts.CheckCommit(latest.config); err != nil {
+				return nil, err
+			}
+		}
 		plan, err := a.plan(latest)
 		if err != nil {
 			return nil, err

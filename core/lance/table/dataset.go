@@ -30,6 +30,11 @@ type Options struct {
 	// MaxPageBytes is the target encoded size of one page; 0 means 1 MiB.
 	// Compressed buffers are read whole, so pages stay modest.
 	MaxPageBytes int
+	// CheckCommit, when set, is called by Append with the config of the
+	// version it is about to commit on top of (at every attempt, so also
+	// after a rebase); an error stops the Append uncommitted. A writer
+	// fences itself with it (see UpdateConfig).
+	CheckCommit func(config map[string]string) error
 }
 
 const defaultMaxPageBytes = 1 << 20

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	lance "github.com/persisting/persisting/core/lance/table"
+	"github.com/persisting/persisting/core/remotewal"
+	"github.com/persisting/persisting/core/store"
+)
+
+// checkRemote checks the object-store options: storage_options names (an
+// unknown one is an error, as in pylance), the URI, wal_location.
+func (o Options) checkRemote() error {
+	remote := store.IsURI(o.StoragePath)
+	if _, err := store.NewResolver(nil, o.StorageOptions); err != nil {
+		return fmt.Errorf("storage_options: %v", err)
+	}
+	switch o.WALLocation {
+	case "", WALObjectStore, WALLocal:
+	default:
+		return fmt.Errorf("wal_location must be %q or %q, got %q", WALObjectStore, WALLocal, o.WALLocation)
+	}
+	if !remote {
+		if strings.Contains(o.StoragePath, "://") {
+			return fmt.Errorf("storage_path %q: only s3:// URIs and local paths are supported", o.StoragePath)
+		}
+		if o.WALLocation == WALObjectStore {
+			return fmt.Errorf("wal_location=%q needs an object-store storage_path (s3://...)", WALObjectStore)
+		}
+		return nil
+	}
+	if _, _, err := store.ParseS3URI(o.StoragePath); err != nil {
+		return fmt.Errorf("storage_path: %v", err)
+	}
+	if o.EnableWAL && o.WALLocation == WALLocal && o.LocalDir == "" {
+		return fmt.Errorf("wal_location=%q on an object store needs local_dir (the local directory of the log)", WALLocal)
+	}
+	return nil
+}
+
+// remote fills in the object-store parts of cfg and of the Lance options
+// for an s3:// storage_path, and reports whether the log is on the object
+// store. Local paths are left as they are.
+func (o Options) remote(cfg *Config, page *lance.Options) bool {
+	if !store.IsURI(o.StoragePath) {
+		return false
+	}
+	r, err := store.NewResolver(nil, o.StorageOptions)
+	if err != nil {
+		panic(err) // checked by ParseOptions
+	}
+	page.Store = r.For
+	host, _ := os.Hostname()
+	rc := &RemoteConfig{Owner: fmt.Sprintf("%s pid %d", host, os.Getpid())}
+	cfg.Remote = rc
+	if o.WALLocation == WALLocal {
+		rc.LocalDir = o.LocalDir
+		return false
+	}
+	rc.LogStore = r.For(cfg.Dir + "/wal")
+	return true
+}
+
+// datasetPath is the bucket's Lance dataset: {dir}/data.lance, dir being a
+// local directory or an s3:// URI.
+func datasetPath(dir string) string {
+	if store.IsURI(dir) {
+		return strings.TrimRight(dir, "/") + "/" + DatasetName
+	}
+	return filepath.Join(dir, DatasetName)
+}
+
+// deleted reports whether the dataset's versions are gone (deleted under
+// an open bucket), through its store.
+func (s *LanceSink) deleted() bool {
+	if s.opts.Store == nil {
+		_, err := os.Stat(filepath.Join(s.path, "_versions"))
+		return errors.Is(err, os.ErrNotExist)
+	}
+	_, err := s.opts.Store(s.path).List("_versions")
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// EpochKey is the manifest config key holding the epoch of the owner that
+// last took the dataset (buckets whose log is on the object store).
+const EpochKey = "persisting.epoch"
+
+// sinkFence is what a fenced sink checks before each commit: no newer
+// epoch, and the watermark it last saw (nobody else appended rows).
+type sinkFence struct {
+	mu        sync.Mutex
+	epoch     uint64
+	watermark uint64
+}
+
+// fenceSink fences the sink with the log's epoch, when both support it.
+func fenceSink(sink Sink, log walLog) error {
+	f, ok1 := sink.(interface{ Fence(epoch uint64) error })
+	l, ok2 := log.(interface{ Epoch() uint64 })
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return f.Fence(l.Epoch())
+}
+
+// Fence takes the dataset for epoch: it commits the epoch into the
+// dataset's config (an UpdateConfig version), so that a previous owner's
+// append after this point fails (CheckCommit), and from then on checks
+// before each of its own commits that no newer owner did the same and that
+// nobody else appended rows. A dataset that does not exist yet has nothing
+// to fence; if a previous owner creates it later, the watermark check fails
+// this owner's first flush instead (reopen to recover from it).
+func (s *LanceSink) Fence(epoch uint64) error {
+	f := &sinkFence{epoch: epoch}
+	if s.current() != nil {
+		plain := s.opts
+		plain.CheckCommit = nil
+		ds, err := lance.UpdateConfig(s.path, map[string]string{EpochKey: strconv.FormatUint(epoch, 10)}, plain)
+		if err != nil {
+			return fmt.Errorf("fence the dataset with epoch %d: %w", epoch, err)
+		}
+		s.mu.Lock()
+		s.ds = ds
+		s.mu.Unlock()
+	}
+	f.watermark = s.Watermark()
+	s.fence = f
+	s.opts.CheckCommit = s.checkCommit
+	return nil
+}
+
+func (s *LanceSink) checkCommit(config map[string]string) error {
+	f := s.fence
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, _ := strconv.ParseUint(config[EpochKey], 10, 64); e > f.epoch {
+		return &remotewal.FencedError{Root: s.path, Epoch: f.epoch, By: e}
+	}
+	if wm, _ := strconv.ParseUint(config[WatermarkKey], 10, 64); wm != f.watermark {
+		return fmt.Errorf("persisting: dataset %s: %w: it holds rows up to sequence %d, this owner expected %d (another writer appended); this backend no longer writes, reopen it",
+			s.path, ErrFenced, wm, f.watermark)
+	}
+	return nil
+}
+
+// fenced records the watermark of the sink's own successful commit.
+func (s *LanceSink) fenced(watermark uint64) {
+	if f := s.fence; f != nil {
+		f.mu.Lock()
+		f.watermark = watermark
+		f.mu.Unlock()
+	}
+}
