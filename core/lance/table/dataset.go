@@ -135,14 +135,21 @@ func openVersion(path string, opts Options, n naming, version uint64) (*Dataset,
 	return load(path, opts, n, m)
 }
 
-// ListVersions lists every committed version, oldest first.
-func ListVersions(path string, opts Options) ([]VersionInfo, error) {
+// versionsAt normalizes opts and lists the version numbers of the dataset at
+// path through its store.
+func versionsAt(path string, opts Options) (Options, store.Store, []uint64, naming, error) {
 	opts, err := opts.normalize()
 	if err != nil {
-		return nil, err
+		return opts, nil, nil, 0, err
 	}
 	st := opts.store(path)
 	versions, n, err := listVersionNumbers(st)
+	return opts, st, versions, n, err
+}
+
+// ListVersions lists every committed version, oldest first.
+func ListVersions(path string, opts Options) ([]VersionInfo, error) {
+	opts, st, versions, n, err := versionsAt(path, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -42,12 +42,7 @@ type ManifestFile struct {
 // without reading them (a damaged manifest is still listed). A missing
 // dataset wraps os.ErrNotExist.
 func Manifests(path string, opts Options) ([]ManifestFile, error) {
-	opts, err := opts.normalize()
-	if err != nil {
-		return nil, err
-	}
-	st := opts.store(path)
-	versions, n, err := listVersionNumbers(st)
+	_, st, versions, n, err := versionsAt(path, opts)
 	if err != nil {
 		return nil, err
 	}
