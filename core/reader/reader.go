@@ -5,8 +5,9 @@
 // latest versions and Checkout to older ones. Scans stream batches, counts
 // and searches run in parallel over fragment chunks.
 //
-// Paths are local today; the table layer reads through core/store, so an
-// object-store URI needs only a store and a listing of bucket prefixes.
+// A path is a local directory or an object-store URI (s3://bucket/prefix):
+// a URI is listed and read through the store lance.Options.Store opens for
+// it (engine.ReadOptions builds one from pylance-style storage options).
 package reader
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	lance "github.com/persisting/persisting/core/lance/table"
+	"github.com/persisting/persisting/core/store"
 )
 
 // ErrInvalid marks a bad argument (unknown version, column, dimension...).
@@ -130,7 +132,15 @@ func BucketOf(dir string) int {
 	return -1
 }
 
-// discover lists the sources under root.
+// discover lists the sources under the reader's root.
+func (r *Reader) discover() ([]Source, error) {
+	if store.IsURI(r.root) {
+		return discoverStore(r.root, r.opts)
+	}
+	return discover(r.root)
+}
+
+// discover lists the sources under a local root.
 func discover(root string) ([]Source, error) {
 	st, err := os.Stat(root)
 	if err != nil {
@@ -169,7 +179,7 @@ func discover(root string) ([]Source, error) {
 // Refresh re-lists the buckets and moves the view to the latest version of
 // every dataset.
 func (r *Reader) Refresh() error {
-	sources, err := discover(r.root)
+	sources, err := r.discover()
 	if err != nil {
 		return err
 	}
@@ -302,7 +312,7 @@ func (r *Reader) CheckoutTime(t time.Time) error {
 }
 
 func (r *Reader) currentSources() ([]Source, error) {
-	sources, err := discover(r.root)
+	sources, err := r.discover()
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +337,7 @@ type VersionInfo struct {
 // Versions lists every retained version of every bucket, oldest first per
 // bucket.
 func (r *Reader) Versions() ([]VersionInfo, error) {
-	sources, err := discover(r.root)
+	sources, err := r.discover()
 	if err != nil {
 		return nil, err
 	}
