@@ -171,7 +171,8 @@ func persisting_dataset_checkout(h C.uintptr_t, spec *C.char, errOut **C.char) (
 }
 
 // persisting_dataset_info writes the current view as JSON: {"parts":
-// [{bucket, path, version, rows, fragments, indexed}]}.
+// [{bucket, path, version, rows, fragments, indexed}], "sources": [{bucket,
+// path}]} (sources: every dataset found, committed data or not).
 //
 //export persisting_dataset_info
 func persisting_dataset_info(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_t) {
@@ -183,7 +184,7 @@ func persisting_dataset_info(h C.uintptr_t, out **C.char, errOut **C.char) (rc C
 	if out == nil {
 		return fail(errOut, fmt.Errorf("%w: NULL out-pointer", engine.ErrInvalid))
 	}
-	js, err := json.Marshal(map[string]any{"parts": r.View().Info()})
+	js, err := json.Marshal(map[string]any{"parts": r.View().Info(), "sources": r.Sources()})
 	if err != nil {
 		return fail(errOut, err)
 	}

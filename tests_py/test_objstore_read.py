@@ -231,3 +231,93 @@ async def test_bad_storage_options_and_missing_data(s3):
     with pytest.raises(persisting.StorageError, match="nothing there"):
         open_dataset(s3.uri("bad/missing"), storage_options=s3.storage_options)
     assert open_dataset(uri, storage_options=s3.storage_options).count() == 10
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "persisting", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def _opt_args(options: dict[str, str]) -> list[str]:
+    return [a for k, v in options.items() for a in ("--storage-option", f"{k}={v}")]
+
+
+def test_cli_reads_s3_paths(s3, tmp_path):
+    local = tmp_path / "local"
+    uri = asyncio.run(_write_both(s3, "cli/orders", local))
+    opts = _opt_args(s3.storage_options)
+
+    def both(*args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+        procs = (_cli(args[0], uri, *args[1:], *opts), _cli(args[0], str(local), *args[1:]))
+        for p in procs:
+            assert p.returncode == 0, p.stderr
+        return procs
+
+    remote, here = both("inspect", "--json")
+    r, h = json.loads(remote.stdout), json.loads(here.stdout)
+    assert r["rows"] == h["rows"] == 800 and r["bytes"] is None
+    assert [b["bucket"] for b in r["buckets"]] == [0, 1]
+    for rb, hb in zip(r["buckets"], h["buckets"], strict=True):
+        assert rb["dir"] == hb["dir"].replace(str(local), uri)
+        for key in ("version", "rows", "fragments", "versions", "schema"):
+            assert rb["dataset"][key] == hb["dataset"][key]
+    remote, here = both("inspect")
+    assert "bucket 1" in remote.stdout and "not inspected on an object store" in remote.stdout
+
+    remote, local_versions = both("versions", "--json")
+
+    def strip(out: str) -> list[dict]:
+        return [{k: v for k, v in x.items() if k != "timestamp"} for x in json.loads(out)]
+
+    assert strip(remote.stdout) == strip(local_versions.stdout)
+    assert len(strip(remote.stdout)) == 4
+
+    remote, here = both("cat", "--bucket", "1", "--from", "10", "--limit", "5")
+    assert remote.stdout == here.stdout
+    assert [json.loads(line)["_offset"] for line in remote.stdout.splitlines()] == list(
+        range(10, 15)
+    )
+    remote, here = both("cat", "--limit", "400")  # both buckets, each line with _bucket
+    assert remote.stdout == here.stdout
+
+    for sub, out in (("", "all.parquet"), ("/bucket_0", "b0.jsonl")):
+        p = _cli("export", uri + sub, "--to", str(tmp_path / f"r-{out}"), "--json", *opts)
+        assert p.returncode == 0, p.stderr
+        p = _cli("export", f"{local}{sub}", "--to", str(tmp_path / f"l-{out}"), "--json")
+        assert p.returncode == 0, p.stderr
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "r-all.parquet").equals(
+        pq.read_table(tmp_path / "l-all.parquet")
+    )
+    assert (tmp_path / "r-b0.jsonl").read_text() == (tmp_path / "l-b0.jsonl").read_text()
+
+    # The standard AWS environment variables reach the store as well.
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3.endpoint,
+        "AWS_ACCESS_KEY_ID": s3.storage_options["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": s3.storage_options["aws_secret_access_key"],
+        "AWS_REGION": "us-east-1",
+    }
+    p = _cli("versions", uri, "--json", "--storage-option", "allow_http=true", env=env)
+    assert p.returncode == 0, p.stderr
+    assert strip(p.stdout) == strip(local_versions.stdout)
+
+
+def test_cli_s3_errors(s3):
+    opts = _opt_args(s3.storage_options)
+    p = _cli("inspect", s3.uri("cli-missing/orders"), *opts)
+    assert p.returncode == 3, p.stderr
+    p = _cli("versions", s3.uri("x"), *opts, "--storage-option", "aws_endpoint_typo=1", "--json")
+    assert p.returncode == 5 and "aws_endpoint_typo" in json.loads(p.stderr)["error"]
+    p = _cli("cat", s3.uri("x"), "--storage-option", "no-equals-sign")
+    assert p.returncode == 2 and "KEY=VALUE" in p.stderr
+    for command in ("verify", "compact", "cleanup"):
+        p = _cli(command, s3.uri("x"), *opts)
+        assert p.returncode == 2 and "only local paths" in p.stderr, (command, p.stderr)

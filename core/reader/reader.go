@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,8 +37,8 @@ const DatasetName = "data.lance"
 // Source is one dataset the reader reads: a bucket (Bucket >= 0) or a bare
 // Lance dataset (Bucket -1).
 type Source struct {
-	Bucket int
-	Path   string // the Lance dataset directory
+	Bucket int    `json:"bucket"`
+	Path   string `json:"path"` // the Lance dataset directory
 }
 
 // Part is one source at one version, or rows held in memory (a writer's
@@ -317,6 +318,14 @@ func (r *Reader) currentSources() ([]Source, error) {
 		return nil, err
 	}
 	return sources, nil
+}
+
+// Sources are the datasets found under the root at the last Refresh or
+// Checkout, with data or not yet.
+func (r *Reader) Sources() []Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sources)
 }
 
 // View is the current view.

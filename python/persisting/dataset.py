@@ -141,12 +141,18 @@ class Dataset:
         _lib.check(rc, err)
         return self
 
-    def _parts(self) -> list[dict[str, Any]]:
+    def _info(self) -> dict[str, Any]:
+        """``{"parts": [...], "sources": [{"bucket", "path"}]}``: the parts read and
+        every dataset found under the path (with committed data or not)."""
         out = ctypes.c_char_p()
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_dataset_info(self._h(), ctypes.byref(out), ctypes.byref(err))
         _lib.check(rc, err)
-        parts: list[dict[str, Any]] = json.loads(_lib.take(out))["parts"]
+        info: dict[str, Any] = json.loads(_lib.take(out))
+        return info
+
+    def _parts(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = self._info()["parts"]
         return parts
 
     @property
