@@ -321,3 +321,17 @@ def test_cli_s3_errors(s3):
     for command in ("verify", "compact", "cleanup"):
         p = _cli(command, s3.uri("x"), *opts)
         assert p.returncode == 2 and "only local paths" in p.stderr, (command, p.stderr)
+
+
+async def test_search_use_index_through_pylance_on_s3(s3):
+    uri = s3.uri("indexed/orders")
+    opts = s3.storage_options
+    await _write(uri, 0, [_rows(0, 600)], storage_options=opts)
+    lance.dataset(uri + "/bucket_0/data.lance", storage_options=opts).create_index(
+        "embedding", index_type="IVF_FLAT", num_partitions=1, metric="l2"
+    )
+    ds = open_dataset(uri, storage_options=opts)
+    assert ds.buckets[0]["indexed"]
+    hits = ds.search("embedding", QUERY, k=5, columns=["id"], use_index=True)
+    exact = ds.search("embedding", QUERY, k=5, columns=["id"])
+    assert hits["id"].to_pylist() == exact["id"].to_pylist()  # one partition: exact
