@@ -13,12 +13,12 @@ import (
 	"fmt"
 	"runtime/cgo"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/persisting/persisting/core/engine"
 	"github.com/persisting/persisting/core/filter"
-	lance "github.com/persisting/persisting/core/lance/table"
 	"github.com/persisting/persisting/core/reader"
 	"github.com/persisting/persisting/core/vector"
 )
@@ -69,8 +69,13 @@ func (e *invalidField) Unwrap() []error {
 	return []error{e.err, engine.ErrInvalid}
 }
 
+// persisting_dataset_open opens a reader of path: a local directory or an
+// s3:// URI. options is NULL or JSON: {"storage_options": {name: value}},
+// the storage options a bucket takes (named as pylance's); a bad name or
+// value is INVALID.
+//
 //export persisting_dataset_open
-func persisting_dataset_open(path *C.char, out *C.uintptr_t, errOut **C.char) (rc C.int32_t) {
+func persisting_dataset_open(path *C.char, options *C.char, out *C.uintptr_t, errOut **C.char) (rc C.int32_t) {
 	defer guard(&rc, errOut)
 	if err := poisonErr(); err != nil {
 		return fail(errOut, err)
@@ -78,7 +83,22 @@ func persisting_dataset_open(path *C.char, out *C.uintptr_t, errOut **C.char) (r
 	if path == nil || out == nil {
 		return fail(errOut, fmt.Errorf("%w: NULL path or out-pointer", engine.ErrInvalid))
 	}
-	r, err := reader.Open(C.GoString(path), lance.Options{})
+	var o struct {
+		StorageOptions map[string]string `json:"storage_options"`
+	}
+	if options != nil {
+		dec := json.NewDecoder(strings.NewReader(C.GoString(options)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o); err != nil {
+			return fail(errOut, fmt.Errorf("%w: dataset options: %v", engine.ErrInvalid, err))
+		}
+	}
+	p := C.GoString(path)
+	opts, err := engine.ReadOptions(p, o.StorageOptions)
+	if err != nil {
+		return fail(errOut, err)
+	}
+	r, err := reader.Open(p, opts)
 	if err != nil {
 		return fail(errOut, readErr(err))
 	}
@@ -151,7 +171,8 @@ func persisting_dataset_checkout(h C.uintptr_t, spec *C.char, errOut **C.char) (
 }
 
 // persisting_dataset_info writes the current view as JSON: {"parts":
-// [{bucket, path, version, rows, fragments, indexed}]}.
+// [{bucket, path, version, rows, fragments, indexed}], "sources": [{bucket,
+// path}]} (sources: every dataset found, committed data or not).
 //
 //export persisting_dataset_info
 func persisting_dataset_info(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int32_t) {
@@ -163,7 +184,7 @@ func persisting_dataset_info(h C.uintptr_t, out **C.char, errOut **C.char) (rc C
 	if out == nil {
 		return fail(errOut, fmt.Errorf("%w: NULL out-pointer", engine.ErrInvalid))
 	}
-	js, err := json.Marshal(map[string]any{"parts": r.View().Info()})
+	js, err := json.Marshal(map[string]any{"parts": r.View().Info(), "sources": r.Sources()})
 	if err != nil {
 		return fail(errOut, err)
 	}

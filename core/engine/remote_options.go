@@ -18,25 +18,22 @@ import (
 // unknown one is an error, as in pylance), the URI, wal_location.
 func (o Options) checkRemote() error {
 	remote := store.IsURI(o.StoragePath)
-	if _, err := store.NewResolver(nil, o.StorageOptions); err != nil {
-		return fmt.Errorf("storage_options: %v", err)
+	if _, err := resolver(o.StorageOptions); err != nil {
+		return err
 	}
 	switch o.WALLocation {
 	case "", WALObjectStore, WALLocal:
 	default:
 		return fmt.Errorf("wal_location must be %q or %q, got %q", WALObjectStore, WALLocal, o.WALLocation)
 	}
+	if err := checkLocation("storage_path", o.StoragePath); err != nil {
+		return err
+	}
 	if !remote {
-		if strings.Contains(o.StoragePath, "://") {
-			return fmt.Errorf("storage_path %q: only s3:// URIs and local paths are supported", o.StoragePath)
-		}
 		if o.WALLocation == WALObjectStore {
 			return fmt.Errorf("wal_location=%q needs an object-store storage_path (s3://...)", WALObjectStore)
 		}
 		return nil
-	}
-	if _, _, err := store.ParseS3URI(o.StoragePath); err != nil {
-		return fmt.Errorf("storage_path: %v", err)
 	}
 	if o.EnableWAL && o.WALLocation == WALLocal && o.LocalDir == "" {
 		return fmt.Errorf("wal_location=%q on an object store needs local_dir (the local directory of the log)", WALLocal)
@@ -51,7 +48,7 @@ func (o Options) remote(cfg *Config, page *lance.Options) bool {
 	if !store.IsURI(o.StoragePath) {
 		return false
 	}
-	r, err := store.NewResolver(nil, o.StorageOptions)
+	r, err := resolver(o.StorageOptions)
 	if err != nil {
 		panic(err) // checked by ParseOptions
 	}
@@ -65,6 +62,53 @@ func (o Options) remote(cfg *Config, page *lance.Options) bool {
 	}
 	rc.LogStore = r.For(cfg.Dir + "/wal")
 	return true
+}
+
+// resolver checks the storage options' names and values and returns the
+// resolver of the stores of paths (an unknown name is an error naming it).
+func resolver(storageOptions map[string]string) (*store.Resolver, error) {
+	r, err := store.NewResolver(nil, storageOptions)
+	if err != nil {
+		return nil, fmt.Errorf("storage_options: %v", err)
+	}
+	return r, nil
+}
+
+// checkLocation checks a local path or an s3:// URI (what names it).
+func checkLocation(what, p string) error {
+	if !store.IsURI(p) {
+		if strings.Contains(p, "://") {
+			return fmt.Errorf("%s %q: only s3:// URIs and local paths are supported", what, p)
+		}
+		return nil
+	}
+	if _, _, err := store.ParseS3URI(p); err != nil {
+		return fmt.Errorf("%s: %v", what, err)
+	}
+	return nil
+}
+
+// ReadOptions are the Lance options of a reader of path (core/reader) with
+// the storage options a bucket takes: for an s3:// URI, Store opens its
+// objects through one client built from them (built here, so that a bad
+// endpoint or configuration fails now); for a local path the options are
+// empty (the local filesystem), the storage options checked but unused.
+// Errors wrap ErrInvalid and name the option.
+func ReadOptions(path string, storageOptions map[string]string) (lance.Options, error) {
+	r, err := resolver(storageOptions)
+	if err == nil {
+		err = checkLocation("path", path)
+	}
+	if err != nil {
+		return lance.Options{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if !store.IsURI(path) {
+		return lance.Options{}, nil
+	}
+	if _, err := r.Open(path); err != nil {
+		return lance.Options{}, fmt.Errorf("%w: storage_options: %v", ErrInvalid, err)
+	}
+	return lance.Options{Store: r.For}, nil
 }
 
 // datasetPath is the bucket's Lance dataset: {dir}/data.lance, dir being a

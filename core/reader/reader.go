@@ -5,8 +5,9 @@
 // latest versions and Checkout to older ones. Scans stream batches, counts
 // and searches run in parallel over fragment chunks.
 //
-// Paths are local today; the table layer reads through core/store, so an
-// object-store URI needs only a store and a listing of bucket prefixes.
+// A path is a local directory or an object-store URI (s3://bucket/prefix):
+// a URI is listed and read through the store lance.Options.Store opens for
+// it (engine.ReadOptions builds one from pylance-style storage options).
 package reader
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	lance "github.com/persisting/persisting/core/lance/table"
+	"github.com/persisting/persisting/core/store"
 )
 
 // ErrInvalid marks a bad argument (unknown version, column, dimension...).
@@ -34,8 +37,8 @@ const DatasetName = "data.lance"
 // Source is one dataset the reader reads: a bucket (Bucket >= 0) or a bare
 // Lance dataset (Bucket -1).
 type Source struct {
-	Bucket int
-	Path   string // the Lance dataset directory
+	Bucket int    `json:"bucket"`
+	Path   string `json:"path"` // the Lance dataset directory
 }
 
 // Part is one source at one version, or rows held in memory (a writer's
@@ -130,7 +133,15 @@ func BucketOf(dir string) int {
 	return -1
 }
 
-// discover lists the sources under root.
+// discover lists the sources under the reader's root.
+func (r *Reader) discover() ([]Source, error) {
+	if store.IsURI(r.root) {
+		return discoverStore(r.root, r.opts)
+	}
+	return discover(r.root)
+}
+
+// discover lists the sources under a local root.
 func discover(root string) ([]Source, error) {
 	st, err := os.Stat(root)
 	if err != nil {
@@ -169,7 +180,7 @@ func discover(root string) ([]Source, error) {
 // Refresh re-lists the buckets and moves the view to the latest version of
 // every dataset.
 func (r *Reader) Refresh() error {
-	sources, err := discover(r.root)
+	sources, err := r.discover()
 	if err != nil {
 		return err
 	}
@@ -302,11 +313,19 @@ func (r *Reader) CheckoutTime(t time.Time) error {
 }
 
 func (r *Reader) currentSources() ([]Source, error) {
-	sources, err := discover(r.root)
+	sources, err := r.discover()
 	if err != nil {
 		return nil, err
 	}
 	return sources, nil
+}
+
+// Sources are the datasets found under the root at the last Refresh or
+// Checkout, with data or not yet.
+func (r *Reader) Sources() []Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sources)
 }
 
 // View is the current view.
@@ -327,7 +346,7 @@ type VersionInfo struct {
 // Versions lists every retained version of every bucket, oldest first per
 // bucket.
 func (r *Reader) Versions() ([]VersionInfo, error) {
-	sources, err := discover(r.root)
+	sources, err := r.discover()
 	if err != nil {
 		return nil, err
 	}

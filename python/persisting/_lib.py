@@ -115,7 +115,10 @@ def _declare(so: ctypes.CDLL) -> None:
         "persisting_maintain": ([up, u64, i32, i32, _c_char_pp], i32),
         "persisting_take_result": ([up, u64], vp),
         # readers and search (cbridge/dataset.go)
-        "persisting_dataset_open": ([ctypes.c_char_p, ctypes.POINTER(up), _c_char_pp], i32),
+        "persisting_dataset_open": (
+            [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(up), _c_char_pp],
+            i32,
+        ),
         "persisting_dataset_close": ([up], i32),
         "persisting_dataset_refresh": ([up, _c_char_pp], i32),
         "persisting_dataset_checkout": ([up, ctypes.c_char_p, _c_char_pp], i32),

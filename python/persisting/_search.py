@@ -105,12 +105,14 @@ def _pylance_search(
     metric: str,
     filter: str | None,
     columns: Sequence[str] | None,
+    *,
+    storage_options: dict[str, str] | None = None,
 ) -> pa.Table:
     """Search one Lance dataset version through pylance, with its index."""
     import lance
     import numpy as np
 
-    ds = lance.dataset(path, version=version)
+    ds = lance.dataset(path, version=version, storage_options=storage_options or None)
     table = ds.to_table(
         columns=None if columns is None else list(columns),
         filter=filter or None,

@@ -2,7 +2,9 @@
 the writer's lock, from any process, beside a live writer.
 
 ``open_dataset(path)`` takes a Lance dataset, a bucket directory, or a queue's
-``storage_path`` holding ``bucket_<id>`` directories (every bucket is read).
+``storage_path`` holding ``bucket_<id>`` directories (every bucket is read),
+on local disk or on an S3-compatible object store (``s3://bucket/prefix``, with
+``storage_options`` named as pylance's, as a backend takes them).
 The reader sees one committed version per bucket; :meth:`Dataset.refresh`
 moves it to the latest ones and :meth:`Dataset.checkout` to older ones. The
 work runs in Go; every method blocks the calling thread, so from asyncio call
@@ -37,16 +39,26 @@ from ._search import (
 )
 from ._search import bucket_search as bucket_search  # the writer's search (_lance_backend)
 from .errors import ClosedError
+from .options import storage_options as _storage_options
 
 __all__ = ["Dataset", "open_dataset"]
 
 
-def open_dataset(path: str | os.PathLike[str], version: Any = None) -> Dataset:
+def open_dataset(
+    path: str | os.PathLike[str],
+    version: Any = None,
+    *,
+    storage_options: dict[str, str] | None = None,
+) -> Dataset:
     """Open a dataset for reading (no lock is taken). ``version`` checks out
     a version at once: an int (one dataset or bucket), a ``{bucket_id:
     version}`` dict, or a ``datetime`` (each bucket's newest version committed
-    at or before it)."""
-    ds = Dataset(path)
+    at or before it). ``path`` may be an ``s3://bucket/prefix`` URI: then
+    ``storage_options`` (named as pylance's: ``aws_endpoint``, ``aws_region``,
+    ``aws_access_key_id``, ``aws_secret_access_key``, ``allow_http``, ...) override
+    the standard AWS environment variables and files; an unknown name is a
+    ``ValueError``."""
+    ds = Dataset(path, storage_options=storage_options)
     if version is not None:
         ds.checkout(version)
     return ds
@@ -62,12 +74,16 @@ def _close(handle: int) -> None:
 class Dataset:
     """A read-only view of a persisting dataset (see :func:`open_dataset`)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, storage_options: dict[str, str] | None = None
+    ) -> None:
         self.path = os.fspath(path)
+        self.storage_options = _storage_options(storage_options)
+        options = json.dumps({"storage_options": self.storage_options}).encode()
         handle = ctypes.c_size_t(0)
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_dataset_open(
-            self.path.encode(), ctypes.byref(handle), ctypes.byref(err)
+            self.path.encode(), options, ctypes.byref(handle), ctypes.byref(err)
         )
         _lib.check(rc, err)
         self._handle = handle.value
@@ -125,12 +141,18 @@ class Dataset:
         _lib.check(rc, err)
         return self
 
-    def _parts(self) -> list[dict[str, Any]]:
+    def _info(self) -> dict[str, Any]:
+        """``{"parts": [...], "sources": [{"bucket", "path"}]}``: the parts read and
+        every dataset found under the path (with committed data or not)."""
         out = ctypes.c_char_p()
         err = ctypes.c_char_p()
         rc = _lib.lib().persisting_dataset_info(self._h(), ctypes.byref(out), ctypes.byref(err))
         _lib.check(rc, err)
-        parts: list[dict[str, Any]] = json.loads(_lib.take(out))["parts"]
+        info: dict[str, Any] = json.loads(_lib.take(out))
+        return info
+
+    def _parts(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = self._info()["parts"]
         return parts
 
     @property
@@ -258,7 +280,17 @@ class Dataset:
         tables = []
         multi = len({p["bucket"] for p in parts}) > 1
         for p in parts:
-            t = _pylance_search(p["path"], p["version"], column, q, k, metric, filter, columns)
+            t = _pylance_search(
+                p["path"],
+                p["version"],
+                column,
+                q,
+                k,
+                metric,
+                filter,
+                columns,
+                storage_options=self.storage_options,
+            )
             if multi:
                 t = t.append_column("_bucket", pa.array([p["bucket"]] * len(t), pa.int32()))
             tables.append(t)

@@ -155,15 +155,7 @@ def parse(owner: str, given: Mapping[str, Any], known: frozenset[str]) -> Option
     topic = values.get("topic")
     if topic is not None and (type(topic) is not str or not topic):
         raise TypeError(f"persisting: topic must be a non-empty str, got {topic!r}")
-    so = values.get("storage_options")
-    if so is not None and (
-        not isinstance(so, Mapping)
-        or not all(type(k) is str and type(v) is str for k, v in so.items())
-    ):
-        raise TypeError(
-            f"persisting: storage_options must map str to str (as pylance's), got {so!r}"
-        )
-    values["storage_options"] = dict(so or {})
+    values["storage_options"] = storage_options(values.get("storage_options"))
     location = values.get("wal_location")
     if location is not None and location not in WAL_LOCATIONS:
         raise ValueError(
@@ -180,6 +172,19 @@ def parse(owner: str, given: Mapping[str, Any], known: frozenset[str]) -> Option
     if "metrics_addr" in values and type(values["metrics_addr"]) is not str:
         raise TypeError(f"persisting: metrics_addr must be a str, got {values['metrics_addr']!r}")
     return Options(**values)
+
+
+def storage_options(value: Any) -> dict[str, str]:
+    """``value`` (None or a mapping of str to str, as pylance's ``storage_options``) as
+    a dict; the names are checked by the Go core (an unknown one is a ``ValueError``)."""
+    if value is not None and (
+        not isinstance(value, Mapping)
+        or not all(type(k) is str and type(v) is str for k, v in value.items())
+    ):
+        raise TypeError(
+            f"persisting: storage_options must map str to str (as pylance's), got {value!r}"
+        )
+    return dict(value or {})
 
 
 def positive_int(name: str, value: Any) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .exits import EXIT_LOCKED, EXIT_NOT_FOUND, EXIT_OK, CLIError
 from .output import dumps
-from .paths import Bucket, resolve, select_buckets
+from .paths import Bucket, local_only, resolve, select_buckets
 
 
 async def _maintain_bucket(b: Bucket, compact: bool, options: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +52,7 @@ async def _maintain_bucket(b: Bucket, compact: bool, options: dict[str, Any]) ->
 
 
 def _maintain(args: argparse.Namespace, compact: bool) -> int:
+    local_only(args)
     buckets = select_buckets(resolve(args.path), args.bucket)
     for b in buckets:
         if not b.is_bucket:

@@ -19,7 +19,7 @@ def call_json(fn_name: str, arg: str) -> Any:
     return json.loads(_lib.take(out))
 
 
-def open_reader(path: str) -> Any:
+def open_reader(path: str, storage_options: dict[str, str] | None = None) -> Any:
     from ..dataset import open_dataset
 
-    return open_dataset(path)
+    return open_dataset(path, storage_options=storage_options)

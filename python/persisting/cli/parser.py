@@ -11,13 +11,15 @@ from typing import NoReturn
 
 from .exits import EXIT_CODES_HELP, EXIT_USAGE
 from .maintain import cmd_cleanup, cmd_compact
+from .paths import key_value
 from .read import cmd_cat, cmd_export
 from .status import cmd_inspect, cmd_versions
 from .verify import cmd_verify
 
 PATH_HELP = (
     "a bucket directory ({storage_path}/bucket_<id>), a queue's storage_path "
-    "(every bucket_* under it) or a bucket's data.lance"
+    "(every bucket_* under it) or a bucket's data.lance; inspect, versions, cat and "
+    "export also take an s3://bucket/prefix URI (see --storage-option)"
 )
 
 # Adds one command's parser (with the shared options and PATH); see build_parser.
@@ -65,6 +67,16 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--bucket", type=_nonneg, metavar="ID", help="only this bucket of a storage_path"
+    )
+    common.add_argument(
+        "--storage-option",
+        action="append",
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="for an s3:// PATH (inspect, versions, cat, export): a storage option named as "
+        "pylance's (aws_endpoint, aws_region, aws_access_key_id, aws_secret_access_key, "
+        "allow_http, ...); repeat it for several; the standard AWS environment variables "
+        "and files apply otherwise",
     )
     return common
 

@@ -1,14 +1,17 @@
 """What PATH names: the buckets (or bare Lance dataset) under it, their
-sizes, and whether a live writer holds a bucket's lock.
+sizes, and whether a live writer holds a bucket's lock. PATH may be an
+``s3://bucket/prefix`` URI: its buckets are then listed by the Go reader
+through the object store, with the storage options given.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 from typing import Any
 
-from .exits import EXIT_NOT_FOUND, CLIError
+from .exits import EXIT_NOT_FOUND, EXIT_USAGE, CLIError
 
 
 class Bucket:
@@ -25,6 +28,66 @@ class Bucket:
         return self.dataset is None or os.path.basename(self.dataset) == "data.lance"
 
 
+def is_uri(path: str) -> bool:
+    """Whether ``path`` names an object-store location rather than a local path."""
+    return path.startswith("s3://")
+
+
+def normalize(path: str) -> str:
+    """A local path normalized; an s3:// URI without trailing slashes."""
+    return path.rstrip("/") if is_uri(path) else os.path.normpath(path)
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {text!r}")
+    return key, value
+
+
+def storage_options(args: argparse.Namespace) -> dict[str, str] | None:
+    """The ``--storage-option KEY=VALUE`` pairs given (None when none)."""
+    pairs = getattr(args, "storage_option", None) or []
+    return dict(pairs) or None
+
+
+def local_only(args: argparse.Namespace) -> None:
+    """CLIError(2) for an s3:// PATH given to a command that reads local files only."""
+    if is_uri(args.path):
+        raise CLIError(
+            EXIT_USAGE,
+            f"persisting {args.command}: {args.path}: only local paths (inspect, versions, "
+            "cat and export read s3:// paths)",
+        )
+
+
+def _remote(path: str, options: dict[str, str] | None) -> list[Bucket]:
+    """The buckets under an s3:// URI, as the Go reader finds them."""
+    from ..errors import StorageError
+    from .native import open_reader
+
+    try:
+        ds = open_reader(path, options)
+    except StorageError as exc:
+        if "nothing there" in str(exc) or "no Lance dataset" in str(exc):
+            raise CLIError(EXIT_NOT_FOUND, str(exc)) from None
+        raise
+    with ds:
+        info = ds._info()
+    with_data = {p["path"] for p in info["parts"]}
+    out = []
+    for src in info.get("sources") or []:
+        ds_path = src["path"]
+        if src["bucket"] < 0:
+            out.append(Bucket(-1, ds_path, ds_path, None))
+        else:
+            directory = ds_path.rsplit("/", 1)[0]
+            out.append(
+                Bucket(src["bucket"], directory, ds_path if ds_path in with_data else None, None)
+            )
+    return out
+
+
 def _bucket_id(path: str) -> int:
     name = os.path.basename(os.path.normpath(path))
     if name.startswith("bucket_") and name[7:].isdigit():
@@ -36,7 +99,9 @@ def _is_dataset(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "_versions"))
 
 
-def bucket_at(directory: str) -> Bucket:
+def bucket_at(directory: str, options: dict[str, str] | None = None) -> Bucket:
+    if is_uri(directory):
+        return _remote(directory, options)[0]
     ds = os.path.join(directory, "data.lance")
     wal = os.path.join(directory, "wal")
     return Bucket(
@@ -47,8 +112,11 @@ def bucket_at(directory: str) -> Bucket:
     )
 
 
-def resolve(path: str) -> list[Bucket]:
-    """The buckets under ``path`` (see the module doc); CLIError(3) when none."""
+def resolve(path: str, options: dict[str, str] | None = None) -> list[Bucket]:
+    """The buckets under ``path`` (see the module doc); CLIError(3) when none.
+    ``options``: the storage options of an s3:// path."""
+    if is_uri(path):
+        return _remote(normalize(path), options)
     path = os.path.normpath(path)
     if not os.path.exists(path):
         raise CLIError(EXIT_NOT_FOUND, f"persisting: {path}: no such file or directory")

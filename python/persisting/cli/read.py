@@ -15,7 +15,7 @@ from typing import Any
 from .exits import EXIT_OK, EXIT_USAGE, CLIError
 from .native import open_reader
 from .output import Progress, dumps, human
-from .paths import Bucket, bucket_at, resolve, select_buckets
+from .paths import Bucket, bucket_at, normalize, resolve, select_buckets, storage_options
 
 
 def _rows(ds: Any, skip: int, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -40,7 +40,8 @@ def _rows(ds: Any, skip: int, limit: int | None) -> Iterator[tuple[int, dict[str
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
-    buckets = [b for b in select_buckets(resolve(args.path), args.bucket)]
+    options = storage_options(args)
+    buckets = [b for b in select_buckets(resolve(args.path, options), args.bucket)]
     multi = len(buckets) > 1
     printed: dict[int, int] = {}  # bucket -> next offset to print
     remaining = [args.limit]
@@ -67,20 +68,20 @@ def cmd_cat(args: argparse.Namespace) -> int:
     try:
         for b in buckets:
             if b.dataset:
-                opened[b.bucket] = open_reader(b.dataset)
+                opened[b.bucket] = open_reader(b.dataset, options)
                 if not emit(b, opened[b.bucket]):
                     return EXIT_OK
         while args.follow:
             time.sleep(args.interval)
             if args.bucket is None and multi:
-                buckets = _merge_new(buckets, resolve(args.path))
+                buckets = _merge_new(buckets, resolve(args.path, options))
             for b in buckets:
                 if b.bucket not in opened:
-                    fresh = bucket_at(b.dir) if b.is_bucket else b
+                    fresh = bucket_at(b.dir, options) if b.is_bucket else b
                     if not fresh.dataset:
                         continue
                     b.dataset = fresh.dataset
-                    opened[b.bucket] = open_reader(b.dataset)
+                    opened[b.bucket] = open_reader(b.dataset, options)
                 else:
                     opened[b.bucket].refresh()
                 ds = opened[b.bucket]
@@ -115,7 +116,8 @@ def _format_of(path: str, given: str | None) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
-    buckets = select_buckets(resolve(args.path), args.bucket)
+    options = storage_options(args)
+    buckets = select_buckets(resolve(args.path, options), args.bucket)
     fmt = _format_of(args.to, args.format)
     target = os.path.abspath(args.to)
     if os.path.exists(target) and not args.force:
@@ -126,7 +128,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         multi = len(buckets) > 1
         source = (
-            os.path.normpath(args.path)
+            normalize(args.path)
             if multi and args.bucket is None
             else (datasets[0].dataset if datasets else None)
         )
@@ -136,7 +138,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             total = 0
             ds = None
         else:
-            ds = open_reader(source)
+            ds = open_reader(source, options)
             total = ds.count()
             reader = ds.scan(with_row_id=multi and args.bucket is None)
             schema = reader.schema
@@ -171,7 +173,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     report = {
-        "path": os.path.normpath(args.path),
+        "path": normalize(args.path),
         "to": args.to,
         "format": fmt,
         "rows": rows,

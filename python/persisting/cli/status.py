@@ -10,18 +10,31 @@ from typing import Any
 from .exits import EXIT_OK
 from .native import call_json, open_reader
 from .output import Progress, dumps, human
-from .paths import Bucket, lock_holder, resolve, select_buckets, tree_bytes
+from .paths import (
+    Bucket,
+    is_uri,
+    lock_holder,
+    normalize,
+    resolve,
+    select_buckets,
+    storage_options,
+    tree_bytes,
+)
 
 
-def _inspect_bucket(b: Bucket) -> dict[str, Any]:
+def _inspect_bucket(b: Bucket, options: dict[str, str] | None) -> dict[str, Any]:
     info: dict[str, Any] = {"bucket": b.bucket, "dir": b.dir}
-    if b.is_bucket:
+    remote = is_uri(b.dir)
+    if b.is_bucket and not remote:  # an object store has no lock: writers are fenced
         info["writer"] = lock_holder(b.dir)
     ds_info: dict[str, Any] | None = None
     if b.dataset:
-        files, size = tree_bytes(b.dataset)
-        data_files, data_bytes = tree_bytes(os.path.join(b.dataset, "data"))
-        with open_reader(b.dataset) as ds:
+        # Sizes are counted on local disk only (None on an object store).
+        files, size = (None, None) if remote else tree_bytes(b.dataset)
+        data_files, data_bytes = (
+            (None, None) if remote else tree_bytes(os.path.join(b.dataset, "data"))
+        )
+        with open_reader(b.dataset, options) as ds:
             parts = ds.buckets
             versions = ds.versions()
             schema = ds.schema
@@ -71,27 +84,27 @@ def _inspect_bucket(b: Bucket) -> dict[str, Any]:
             "problems": len(res.get("problems", [])),
         }
     info["wal"] = wal_info
-    info["bytes"] = tree_bytes(b.dir)[1]
+    info["bytes"] = None if remote else tree_bytes(b.dir)[1]
     return info
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    buckets = select_buckets(resolve(args.path), args.bucket)
-    report = {"path": os.path.normpath(args.path), "buckets": []}
+    options = storage_options(args)
+    buckets = select_buckets(resolve(args.path, options), args.bucket)
+    report = {"path": normalize(args.path), "buckets": []}
     with Progress(not args.json and not args.no_progress) as progress:
         advance = progress.task("inspect", len(buckets))
         for b in buckets:
-            report["buckets"].append(_inspect_bucket(b))
+            report["buckets"].append(_inspect_bucket(b, options))
             advance(1)
     report["rows"] = sum((x["dataset"] or {}).get("rows", 0) for x in report["buckets"])
-    report["bytes"] = sum(x["bytes"] for x in report["buckets"])
+    sizes = [x["bytes"] for x in report["buckets"]]
+    report["bytes"] = None if None in sizes else sum(sizes)
     if args.json:
         print(dumps(report))
         return EXIT_OK
-    print(
-        f"{report['path']}: {len(buckets)} bucket(s), {report['rows']} rows, "
-        f"{human(report['bytes'])}"
-    )
+    size = "" if report["bytes"] is None else f", {human(report['bytes'])}"
+    print(f"{report['path']}: {len(buckets)} bucket(s), {report['rows']} rows{size}")
     for x in report["buckets"]:
         name = f"bucket {x['bucket']}" if x["bucket"] >= 0 else "dataset"
         print(f"\n{name}  {x['dir']}")
@@ -111,15 +124,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 f"{d['oldest_version']}; last commit {d['last_commit']})"
             )
             print(f"  fragments:  {d['fragments']}{' (indexed)' if d['indexed'] else ''}")
-            print(
-                f"  size:       {human(d['bytes'])} in {d['files']} files "
-                f"({d['data_files']} data files, {human(d['data_bytes'])})"
-            )
+            if d["bytes"] is not None:
+                print(
+                    f"  size:       {human(d['bytes'])} in {d['files']} files "
+                    f"({d['data_files']} data files, {human(d['data_bytes'])})"
+                )
             print("  schema:")
             for f in d["schema"]:
                 print(f"    {f['name']}: {f['type']}")
         wl = x["wal"]
-        if wl is None:
+        if wl is None and is_uri(x["dir"]):
+            print("  wal:        not inspected on an object store")
+        elif wl is None:
             print("  wal:        none")
         else:
             print(
@@ -144,12 +160,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    buckets = select_buckets(resolve(args.path), args.bucket)
+    options = storage_options(args)
+    buckets = select_buckets(resolve(args.path, options), args.bucket)
     out: list[dict[str, Any]] = []
     for b in buckets:
         if not b.dataset:
             continue
-        with open_reader(b.dataset) as ds:
+        with open_reader(b.dataset, options) as ds:
             for v in ds.versions():
                 out.append(
                     {

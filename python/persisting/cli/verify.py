@@ -10,10 +10,11 @@ from typing import Any
 from .exits import EXIT_DAMAGE, EXIT_OK
 from .native import call_json
 from .output import Progress, dumps, human
-from .paths import resolve, select_buckets
+from .paths import local_only, resolve, select_buckets
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    local_only(args)
     resolve(args.path)  # exit 3 before any native call
     plan = call_json("persisting_verify_plan", os.path.normpath(args.path))
     if args.bucket is not None:
