@@ -335,3 +335,15 @@ async def test_search_use_index_through_pylance_on_s3(s3):
     hits = ds.search("embedding", QUERY, k=5, columns=["id"], use_index=True)
     exact = ds.search("embedding", QUERY, k=5, columns=["id"])
     assert hits["id"].to_pylist() == exact["id"].to_pylist()  # one partition: exact
+    # A writer's own search goes through the same index, on the store too.
+    writer = PersistingBackend(
+        bucket_id=0,
+        storage_path=uri + "/bucket_0",
+        storage_options=opts,
+        vector_columns={"embedding": DIM},
+    )
+    try:
+        mine = await writer.search("embedding", QUERY, k=5, columns=["id"], use_index=True)
+        assert mine["id"].to_pylist() == exact["id"].to_pylist()
+    finally:
+        await writer.close()

@@ -398,7 +398,16 @@ class LanceBackend:
         if self._writes.blocked:
             await self._writes.unblocked()
         return await bucket.run_blocking(
-            bucket_search, bucket.handle, column, vector, k, metric, filter, columns, use_index
+            bucket_search,
+            bucket.handle,
+            column,
+            vector,
+            k,
+            metric,
+            filter,
+            columns,
+            use_index,
+            dict(self.options.storage_options),
         )
 
     # -- maintenance --------------------------------------------------------

@@ -150,9 +150,11 @@ def bucket_search(
     filter: str | None,
     columns: Sequence[str] | None,
     use_index: bool,
+    storage_options: dict[str, str] | None = None,
 ) -> pa.Table:
     """A writer's search: its dataset and its buffer, one snapshot (blocking;
-    the backend runs it in a thread)."""
+    the backend runs it in a thread). ``storage_options`` reach pylance for a
+    dataset on an object store."""
     q, dim = _query_vector(vector)
     version = ctypes.c_uint64(0)
     indexed = use_index and _have_pylance()
@@ -163,10 +165,21 @@ def bucket_search(
     path = _dataset_path_of(handle)
     import lance
 
-    if not lance.dataset(path, version=version.value).describe_indices():
+    ds = lance.dataset(path, version=version.value, storage_options=storage_options or None)
+    if not ds.describe_indices():
         spec = _search_spec(column, k, metric, filter, columns)
         return _bucket_search_go(handle, spec, q, dim, version)
-    persisted = _pylance_search(path, version.value, column, q, k, metric, filter, columns)
+    persisted = _pylance_search(
+        path,
+        version.value,
+        column,
+        q,
+        k,
+        metric,
+        filter,
+        columns,
+        storage_options=storage_options,
+    )
     return _merge([persisted, buffered], k)
 
 
