@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/persisting/persisting/core/vfs"
@@ -201,15 +200,7 @@ func (r *recovery) list() ([]*segment, uint64, error) {
 			return nil, 0, &WALError{Op: "sync dir", File: r.dir, Offset: -1, Err: err}
 		}
 	}
-	slices.SortFunc(segs, func(a, b *segment) int {
-		if a.seq != b.seq {
-			if a.seq < b.seq {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.path, b.path)
-	})
+	sortSegments(segs)
 	return segs, nextSeq, nil
 }
 

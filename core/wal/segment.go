@@ -1,10 +1,12 @@
 package wal
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -118,4 +120,15 @@ func openForAppend(fs vfs.FS, path string, off int64) (vfs.File, error) {
 		return nil, &WALError{Op: "seek segment", File: path, Offset: off, Err: err}
 	}
 	return f, nil
+}
+
+// sortSegments orders segments by sequence number, then path (duplicates of
+// one number stay next to each other, so the scan reports them).
+func sortSegments(segs []*segment) {
+	slices.SortFunc(segs, func(a, b *segment) int {
+		if c := cmp.Compare(a.seq, b.seq); c != 0 {
+			return c
+		}
+		return strings.Compare(a.path, b.path)
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -139,15 +138,7 @@ func (rep *VerifyReport) list(fs vfs.FS, dir string) ([]*segment, error) {
 			segs = append(segs, &segment{seq: seq, base: base, path: path})
 		}
 	}
-	slices.SortFunc(segs, func(a, b *segment) int {
-		if a.seq != b.seq {
-			if a.seq < b.seq {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.path, b.path)
-	})
+	sortSegments(segs)
 	return segs, nil
 }
 
