@@ -11,10 +11,10 @@ Then it waits for a line on stdin:
 - ``--role writer``, on ``GO``: ``--writers`` tasks put records through one
   ``write_queue`` each, ids ``{name}.{seq}``. Each task prints ``T name seq``
   before a put and ``A name seq`` once it was acknowledged (``E name seq error``
-  when it failed; the task goes on with the next seq: Pulsing 0.1.2 keeps a
-  SIGKILLed node Alive in its member list, so its buckets stay with it and
-  fail until the cluster restarts). On ``STOP`` the tasks stop and it prints
-  ``DONE``.
+  when it failed; the task goes on with the next seq, with the same
+  ``write_queue``: Pulsing 0.1.2 lists a SIGKILLed node as Alive for about 15 s,
+  so its buckets stay with it and fail until the cluster restarts). On ``STOP``
+  the tasks stop and it prints ``DONE``.
 - ``--role reader``, on ``GO``: reads every bucket through ``read_queue`` and
   prints one JSON line per bucket (``B {...}``: its rows as ``[writer, seq, id]``
   in read order, the node that owns it now and its dataset), then ``DONE``.
