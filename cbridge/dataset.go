@@ -184,12 +184,7 @@ func persisting_dataset_info(h C.uintptr_t, out **C.char, errOut **C.char) (rc C
 	if out == nil {
 		return fail(errOut, fmt.Errorf("%w: NULL out-pointer", engine.ErrInvalid))
 	}
-	js, err := json.Marshal(map[string]any{"parts": r.View().Info(), "sources": r.Sources()})
-	if err != nil {
-		return fail(errOut, err)
-	}
-	*out = C.CString(string(js))
-	return stOK
+	return jsonOut(out, errOut, map[string]any{"parts": r.View().Info(), "sources": r.Sources()})
 }
 
 // persisting_dataset_versions writes every retained version of every bucket
@@ -212,10 +207,5 @@ func persisting_dataset_versions(h C.uintptr_t, out **C.char, errOut **C.char) (
 	if vs == nil {
 		vs = []reader.VersionInfo{}
 	}
-	js, err := json.Marshal(vs)
-	if err != nil {
-		return fail(errOut, err)
-	}
-	*out = C.CString(string(js))
-	return stOK
+	return jsonOut(out, errOut, vs)
 }

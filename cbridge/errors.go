@@ -134,3 +134,14 @@ func persisting_status_codes(out **C.char) (rc C.int32_t) {
 	*out = C.CString(string(js))
 	return stOK
 }
+
+// jsonOut writes v as a JSON C string to *out (the caller checked out is
+// not NULL) and returns stOK, or the marshalling error.
+func jsonOut(out **C.char, errOut **C.char, v any) C.int32_t {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return fail(errOut, err)
+	}
+	*out = C.CString(string(js))
+	return stOK
+}

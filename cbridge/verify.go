@@ -46,12 +46,7 @@ func persisting_verify_plan(path *C.char, out **C.char, errOut **C.char) (rc C.i
 	if err != nil {
 		return fail(errOut, verifyErr(err))
 	}
-	js, err := json.Marshal(p)
-	if err != nil {
-		return fail(errOut, err)
-	}
-	*out = C.CString(string(js))
-	return stOK
+	return jsonOut(out, errOut, p)
 }
 
 // persisting_verify_item reads one item of a plan (its JSON) and writes
@@ -75,10 +70,5 @@ func persisting_verify_item(item *C.char, out **C.char, errOut **C.char) (rc C.i
 	if err != nil {
 		return fail(errOut, verifyErr(err))
 	}
-	js, err := json.Marshal(res)
-	if err != nil {
-		return fail(errOut, err)
-	}
-	*out = C.CString(string(js))
-	return stOK
+	return jsonOut(out, errOut, res)
 }

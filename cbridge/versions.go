@@ -6,7 +6,6 @@ package main
 import "C"
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,12 +63,7 @@ func persisting_versions(h C.uintptr_t, out **C.char, errOut **C.char) (rc C.int
 	for i, v := range infos {
 		list[i] = versionJSON{Version: v.Version, Timestamp: v.Timestamp.UnixMicro(), Rows: v.Rows}
 	}
-	js, err := json.Marshal(list)
-	if err != nil {
-		return fail(errOut, err)
-	}
-	*out = C.CString(string(js))
-	return stOK
+	return jsonOut(out, errOut, list)
 }
 
 // persisting_read_version exports rows [offset, offset+limit) of an old
