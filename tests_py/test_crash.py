@@ -1,6 +1,6 @@
 """Crash safety with real processes: a child writes through PersistingBackend and
 is killed with SIGKILL; the parent reopens the bucket and checks that every
-acknowledged record is there exactly once, in order (bridge-and-durability.md §9.4)."""
+acknowledged record is there exactly once, in order."""
 
 from __future__ import annotations
 

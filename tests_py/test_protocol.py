@@ -1,5 +1,5 @@
 """The StorageBackend protocol on the backend directly, mirroring what Pulsing's
-MemoryBackend promises (pulsing-contract.md §7)."""
+MemoryBackend promises."""
 
 from __future__ import annotations
 

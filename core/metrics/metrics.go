@@ -57,7 +57,7 @@ import (
 )
 
 // Metric names. The first four are the names the original Persisting
-// documentation promised (pulsing-contract.md §11.3).
+// documentation promised.
 const (
 	NameRecords            = "persisting_records_total"
 	NameBufferSize         = "persisting_buffer_size"
@@ -94,7 +94,7 @@ const (
 	LabelResult = "result"
 )
 
-// Histogram bucket layouts (bridge-and-durability.md §10.3).
+// Histogram bucket layouts.
 var (
 	// FlushBuckets: 1 ms … 16.4 s.
 	FlushBuckets = prometheus.ExponentialBuckets(0.001, 2, 15)

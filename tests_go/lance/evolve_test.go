@@ -13,7 +13,7 @@ import (
 	"github.com/persisting/persisting/core/vfs"
 )
 
-// Schema evolution through Append beyond new columns (lance-format.md §11):
+// Schema evolution through Append beyond new columns (docs/lance-format.md §11):
 // int64 widened to double (top level, inside a struct, as a list item), new
 // struct children (also inside list<struct> and nested structs), null-typed
 // nested fields taking a type. Every version must keep reading as it was

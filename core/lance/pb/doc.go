@@ -1,7 +1,7 @@
 // Package pb is the protobuf layer of core/lance: the field numbers of every
 // Lance message the other packages read or write, by name (fields.go, from
 // Lance 14.0.2's table.proto, file.proto, file2.proto, encodings_v2_0.proto
-// and transaction.proto; §5, §7, §8 and §9 of shared/docs/lance-format.md),
+// and transaction.proto; §5, §7, §8 and §9 of docs/lance-format.md),
 // and small typed helpers that encode and walk messages with protowire
 // (wire.go).
 //

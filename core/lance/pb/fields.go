@@ -1,7 +1,7 @@
 package pb
 
 // Field numbers of the Lance messages core/lance reads or writes, by message
-// (Lance 14.0.2's protos; lance-format.md §5, §7, §8, §9). This is the only
+// (Lance 14.0.2's protos; docs/lance-format.md §5, §7, §8, §9). This is the only
 // place a field number is written down.
 
 // Well-known and map messages.

@@ -1,7 +1,7 @@
 package pb
 
 // Field numbers of the messages compaction and cleanup read or write
-// (Lance 14.0.2's transaction.proto and table.proto; lance-format.md §7,
+// (Lance 14.0.2's transaction.proto and table.proto; docs/lance-format.md §7,
 // §13.5, §13.6). Kept beside fields.go, in the same single-place spirit.
 
 // lance.table.Transaction.Rewrite and its RewriteGroup.

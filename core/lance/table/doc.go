@@ -2,7 +2,7 @@
 // format 2.0, in pure Go, so that the real Lance engine (pylance) can open what
 // persisting flushes and persisting can read what Lance appends or compacts.
 //
-// The byte-level specification is shared/docs/lance-format.md; section numbers
+// The byte-level specification is docs/lance-format.md; section numbers
 // in comments (§8, §13.1, ...) refer to it.
 //
 // core/lance is split as Lance itself splits; dependencies run one way,
