@@ -142,7 +142,9 @@ func (s *LanceSink) Compact(ctx context.Context, co lance.CompactOptions) (Compa
 	if s.current() == nil {
 		return CompactInfo{}, nil
 	}
-	res, err := lance.Compact(ctx, s.path, co, s.opts)
+	opts := s.opts
+	opts.MaxPageBytes = CompactPageBytes
+	res, err := lance.Compact(ctx, s.path, co, opts)
 	if err != nil {
 		return CompactInfo{}, err
 	}

@@ -76,10 +76,12 @@ const (
 	// fragment that reached the target is not rewritten again, which keeps
 	// the rewrite cost per row small.
 	minCompactTarget = 1 << 16
-	// maxPageBytes: get(limit, offset) decodes the pages holding its rows;
-	// pages of 64 KiB keep that cheap once compaction has made fragments
-	// large, while staying large enough for scans.
-	maxPageBytes = 64 << 10
+	// CompactPageBytes: get(limit, offset) decodes the pages holding its
+	// rows; compacted fragments are written in pages of 64 KiB, which keeps
+	// that cheap once fragments are large while staying large enough for
+	// scans. Flushes keep the table layer's default (1 MiB): a large flush
+	// is faster in fewer pages, and a small one fits in one page anyway.
+	CompactPageBytes = 64 << 10
 )
 
 // ParseOptions decodes and checks the JSON options: unknown names, wrong
@@ -172,7 +174,7 @@ func (o Options) Dir() string {
 // it.
 func (o Options) Config(onSink func(*LanceSink)) Config {
 	dir := o.Dir()
-	page := lance.Options{Compression: lancePageCodec(o.Compression), MaxPageBytes: maxPageBytes}
+	page := lance.Options{Compression: lancePageCodec(o.Compression)}
 	cfg := Config{
 		Dir:           dir,
 		BucketID:      o.BucketID,
