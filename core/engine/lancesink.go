@@ -95,14 +95,14 @@ func (s *LanceSink) Watermark() uint64 {
 }
 
 func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
-	if s.current() != nil {
-		// A dataset that existed and is gone was deleted under us: appending
-		// would start a new one at row 0 and lose the offsets of the old.
-		if s.deleted() {
-			return fmt.Errorf("the dataset %s was deleted while the bucket was open; reopen the bucket", s.path)
-		}
+	opts := s.opts
+	// A dataset that existed and is gone was deleted under us: appending
+	// would start a new one at row 0 and lose the offsets of the old.
+	opts.MustExist = s.current() != nil
+	ds, err := lance.Append(s.path, rec, map[string]string{WatermarkKey: strconv.FormatUint(watermark, 10)}, opts)
+	if errors.Is(err, lance.ErrNoDataset) {
+		return fmt.Errorf("the dataset %s was deleted while the bucket was open; reopen the bucket", s.path)
 	}
-	ds, err := lance.Append(s.path, rec, map[string]string{WatermarkKey: strconv.FormatUint(watermark, 10)}, s.opts)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -118,17 +117,6 @@ func datasetPath(dir string) string {
 		return strings.TrimRight(dir, "/") + "/" + DatasetName
 	}
 	return filepath.Join(dir, DatasetName)
-}
-
-// deleted reports whether the dataset's versions are gone (deleted under
-// an open bucket), through its store.
-func (s *LanceSink) deleted() bool {
-	if s.opts.Store == nil {
-		_, err := os.Stat(filepath.Join(s.path, "_versions"))
-		return errors.Is(err, os.ErrNotExist)
-	}
-	_, err := s.opts.Store(s.path).List("_versions")
-	return errors.Is(err, os.ErrNotExist)
 }
 
 // EpochKey is the manifest config key holding the epoch of the owner that

@@ -122,6 +122,9 @@ func (a *appender) run() (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	if latest == nil && a.opts.MustExist {
+		return nil, fmt.Errorf("lance: append to %s: %w", a.path, ErrNoDataset)
+	}
 	readVersion := uint64(0)
 	if latest != nil {
 		readVersion = latest.version

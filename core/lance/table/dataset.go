@@ -35,6 +35,10 @@ type Options struct {
 	// after a rebase); an error stops the Append uncommitted. A writer
 	// fences itself with it (see UpdateConfig).
 	CheckCommit func(config map[string]string) error
+	// MustExist makes Append refuse (ErrNoDataset) to create the dataset:
+	// for a writer that had one, its disappearance is an error, not a
+	// reason to start again at row 0.
+	MustExist bool
 }
 
 const defaultMaxPageBytes = 1 << 20

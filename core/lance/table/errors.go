@@ -19,6 +19,10 @@ var ErrUnsupported = encoding.ErrUnsupported
 // double, e.g. int64 -> string; a missing non-nullable column, ...).
 var ErrSchemaMismatch = errors.New("lance: schema mismatch")
 
+// ErrNoDataset is returned by Append with Options.MustExist when there is no
+// dataset at the path (it was deleted while its writer held it open).
+var ErrNoDataset = errors.New("lance: no dataset at the path")
+
 // errCommitExists is returned by commit when the manifest of the version it
 // tried to create already exists: another writer won that version.
 var errCommitExists = errors.New("lance: version already committed")
