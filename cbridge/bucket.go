@@ -120,20 +120,17 @@ func (b *bucket) keepResult(token uint64, js string) {
 	b.results[token] = js
 }
 
-func (b *bucket) takeResult(token uint64) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	js := b.results[token]
-	delete(b.results, token)
-	return js
-}
+func (b *bucket) takeResult(token uint64) string { return b.takeOnce(b.results, token) }
 
-func (b *bucket) takeError(token uint64) string {
+func (b *bucket) takeError(token uint64) string { return b.takeOnce(b.failed, token) }
+
+// takeOnce returns and forgets the text kept for token in m ("" if none).
+func (b *bucket) takeOnce(m map[uint64]string, token uint64) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	msg := b.failed[token]
-	delete(b.failed, token)
-	return msg
+	s := m[token]
+	delete(m, token)
+	return s
 }
 
 // shutdown closes the engine (blocking: it flushes) once; concurrent

@@ -53,10 +53,7 @@ func (e *Engine) Append(rec arrow.RecordBatch, done func(first int64, err error)
 	owned.Retain()
 	e.queue = append(e.queue, queued{rec: owned, done: once(done)})
 	e.queued += owned.NumRows()
-	select {
-	case e.commitKick <- struct{}{}:
-	default:
-	}
+	kick(e.commitKick)
 	return 0, true, nil
 }
 

@@ -20,12 +20,7 @@ type queued struct {
 	done func(first int64, err error)
 }
 
-func (e *Engine) kickCommit() {
-	select {
-	case e.commitKick <- struct{}{}:
-	default:
-	}
-}
+func (e *Engine) kickCommit() { kick(e.commitKick) }
 
 // commitLoop is the only user of the WAL after recovery. Each round takes
 // every queued append (a group), writes one frame per append, fsyncs once

@@ -56,9 +56,13 @@ func (e *Engine) flush(done func(error)) {
 	e.kickFlush()
 }
 
-func (e *Engine) kickFlush() {
+func (e *Engine) kickFlush() { kick(e.flushKick) }
+
+// kick wakes the loop behind ch without blocking: the channels have room
+// for one kick, and a kick already pending does the job of this one.
+func kick(ch chan struct{}) {
 	select {
-	case e.flushKick <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }

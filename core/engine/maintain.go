@@ -75,10 +75,7 @@ func (e *Engine) Maintain(compact, cleanup bool, done func(MaintenanceResult, er
 	}
 	e.maintQueue = append(e.maintQueue, maintRequest{compact: compact, cleanup: cleanup, done: done})
 	e.mu.Unlock()
-	select {
-	case e.maintKick <- struct{}{}:
-	default:
-	}
+	kick(e.maintKick)
 }
 
 // maintLoop runs maintenance when asked or due, one run at a time, until
@@ -101,10 +98,7 @@ func (e *Engine) maintLoop() {
 func (e *Engine) maintainDue() {
 	e.flushesSinceMaint++
 	if m := e.cfg.Maintenance; m != nil && m.CompactEvery > 0 && e.flushesSinceMaint >= m.CompactEvery {
-		select {
-		case e.maintKick <- struct{}{}:
-		default:
-		}
+		kick(e.maintKick)
 	}
 }
 
