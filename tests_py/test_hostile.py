@@ -432,3 +432,15 @@ async def test_reopen_behind_a_finalizer_close_sees_every_record(tmp_path):
     again = PersistingBackend(bucket_id=0, storage_path=path)
     assert again.total_count() == 5000
     await again.close()
+
+
+async def test_close_sync_right_after_puts_keeps_every_acknowledged_record(tmp_path):
+    """Puts acknowledged at once (no WAL) wait in Python for the end of the tick;
+    a synchronous close in the same tick hands them to Go first."""
+    path = str(tmp_path / "bucket_0")
+    b = PersistingBackend(bucket_id=0, storage_path=path)
+    await b.ready()
+    for i in range(10):
+        await b.put({"i": i})
+    b.close_sync()
+    assert [r["i"] for r in await read_back(path)] == list(range(10))

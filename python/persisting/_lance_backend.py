@@ -291,9 +291,7 @@ class LanceBackend:
         return await self._read(offset, limit)
 
     async def _read(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        self._writes.submit_pending()  # staged records are readable: Go gets them first
-        if self._writes.blocked:
-            await self._writes.unblocked()
+        await self._writes.hand_over()  # staged records are readable: Go gets them first
         bucket = self._live()
         table = bucket.read(offset, limit, nonblock=True)
         if table is None:  # rows on disk: read them in a worker thread
@@ -394,9 +392,7 @@ class LanceBackend:
         from .dataset import bucket_search
 
         bucket = await self._ready()
-        self._writes.submit_pending()  # staged records are buffered rows too
-        if self._writes.blocked:
-            await self._writes.unblocked()
+        await self._writes.hand_over()  # staged records are buffered rows too
         return await bucket.run_blocking(
             bucket_search,
             bucket.handle,
@@ -415,9 +411,7 @@ class LanceBackend:
     async def flush(self) -> None:
         """Persist every record whose put has returned."""
         self._live()
-        self._writes.submit_pending()
-        if self._writes.blocked:
-            await self._writes.unblocked()
+        await self._writes.hand_over()
         bucket = await self._ready()
         await bucket.flush()
         # Rows another writer (real Lance) committed meanwhile now count too.
@@ -483,9 +477,7 @@ class LanceBackend:
         :class:`~persisting.ClosedError`; every later call raises it."""
         if self._error is not None or self._bucket.closed:
             return
-        self._writes.submit_pending()
-        if self._writes.blocked:  # acknowledged rows wait for the flush that frees room
-            await self._writes.unblocked()
+        await self._writes.hand_over()  # acknowledged rows may wait for room
         self._writes.close()
         try:
             await self._bucket.close()
@@ -493,8 +485,10 @@ class LanceBackend:
             self._wake_readers()
 
     def close_sync(self) -> None:
-        """:meth:`close` for synchronous code; blocks."""
-        if self._error is None:
+        """:meth:`close` for synchronous code; blocks. Call it from the thread of
+        the backend's event loop, or once that loop has stopped."""
+        if self._error is None and not self._bucket.closed:
+            self._writes.close()  # staged records go to Go first
             self._bucket.close_sync()
 
 

@@ -91,13 +91,12 @@ class WriteQueue:
             bucket.loop().call_soon(self.submit_pending)
         return True
 
-    @property
-    def blocked(self) -> bool:
-        """Whether acknowledged rows wait for room in Go's buffer."""
-        return bool(self._blocked)
-
-    async def unblocked(self) -> None:
-        """Wait until no batch waits for room (or the bucket closes)."""
+    async def hand_over(self) -> None:
+        """Give Go every record acknowledged or parked so far, and wait while a
+        batch of them waits for room in its buffer (or until the bucket closes):
+        what a read, a flush or a close must see first. Returns without
+        suspending when nothing waits for room."""
+        self.submit_pending()
         while self._blocked:
             fut: asyncio.Future[None] = self._bucket.loop().create_future()
             self._unblocked.append(fut)
@@ -243,11 +242,14 @@ class WriteQueue:
         and fail what Go refused as busy (it was not stored)."""
         self.submit_pending()
         blocked, self._blocked = self._blocked, deque()
-        for _, futs in blocked:
+        for batch, futs in blocked:
+            if not futs:  # staged: their puts returned
+                self._lose(batch.num_rows, ClosedError("closed while Go's buffer was full"))
             fail(
                 futs,
                 ClosedError("persisting: the backend was closed before this record was stored"),
             )
+        self._wake_unblocked()  # hand_over() waiters see nothing blocked, then the close
 
 
 def fail(futs: Futures, exc: BaseException) -> None:
