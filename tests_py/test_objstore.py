@@ -218,7 +218,58 @@ async def test_local_log_keeps_unflushed_rows_on_the_node(s3, tmp_path):
     await restarted.ready()
     assert [r["n"] for r in await restarted.get(100, 0)] == [0, 1, 2, 3]
     await restarted.close()
-    await a.close()
+    with pytest.raises(FencedError):
+        await a.close()  # B took the bucket: A's final flush cannot commit
+
+
+@pytest.mark.parametrize("log", ["local", "off"])
+async def test_new_owner_fences_old_whatever_the_log(s3, tmp_path, log):
+    """With the log on the node, or none, a new owner still takes an epoch and
+    commits it into the dataset: the old owner's next flush fails with
+    FencedError and it writes nothing more, so the dataset holds the new owner's
+    rows after the old one's, never interleaved."""
+
+    def owner(node: str) -> PersistingBackend:
+        if log == "local":
+            return backend(s3, "q/bucket_5", wal_location="local", local_dir=str(tmp_path / node))
+        return backend(s3, "q/bucket_5", enable_wal=False)
+
+    old = owner("a")
+    await old.put_batch([{"n": i} for i in range(3)])
+    await old.flush()
+    new = owner("b")
+    await new.ready()
+    await old.put({"n": 100})  # acknowledged on the old node: the stated loss window
+    with pytest.raises(FencedError) as info:
+        await old.flush()
+    assert isinstance(info.value, StorageError)
+    with pytest.raises(FencedError):
+        await old.put({"n": 101})
+    await new.put_batch([{"n": i} for i in range(3, 6)])
+    await new.flush()
+    with pytest.raises(FencedError):
+        await old.close()
+    await new.close()
+    ds = lance.dataset(s3.uri("q/bucket_5/data.lance"), storage_options=s3.storage_options)
+    assert ds.to_table().column("n").to_pylist() == list(range(6))
+
+
+async def test_log_left_on_the_store_is_not_skipped(s3, tmp_path):
+    """An owner with its log on the object store left acknowledged rows there; a
+    new owner configured with a local log would never replay them, so it refuses
+    to open, and the rows are back once the bucket opens with the log there."""
+    old = backend(s3, "q/bucket_6")
+    await old.put_batch([{"n": i} for i in range(4)])  # in the remote log only
+    local = backend(s3, "q/bucket_6", wal_location="local", local_dir=str(tmp_path / "b"))
+    with pytest.raises(ValueError, match="wal_location"):
+        await local.ready()
+    await local.close()
+    again = backend(s3, "q/bucket_6")
+    await again.ready()
+    assert [r["n"] for r in await again.get(100, 0)] == list(range(4))
+    await again.close()
+    with pytest.raises(FencedError):
+        await old.close()
 
 
 async def test_stats_mask_secrets(s3):

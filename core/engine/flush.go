@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -133,6 +134,12 @@ func (e *Engine) finishFlush(n int64, watermark uint64, took time.Duration, err 
 	e.lastFlushErr = err
 	var ready []flushWaiter
 	if err != nil {
+		if errors.Is(err, ErrFenced) && e.broken == nil {
+			// A newer owner took the bucket: this one writes nothing more
+			// (appends are refused with err; what the commit goroutine
+			// already took completes as it would).
+			e.broken = err
+		}
 		e.emit(func(l EventListener) { l.FlushDone(n, took, err, e.buf.rows, e.fragments()) })
 		ready, e.waiters = e.waiters, nil
 		return ready

@@ -17,7 +17,8 @@ func (e *Engine) recover() error {
 	// On an object store with the log there, the log is opened first: it
 	// takes this owner's epoch, which the sink then writes into the dataset
 	// (fence) before its watermark is read, so that nothing the previous
-	// owner commits later can be mistaken for part of this recovery.
+	// owner commits later can be mistaken for part of this recovery. With
+	// the log local, or off, fence takes an epoch of its own.
 	var (
 		log     walLog
 		info    wal.RecoveryInfo
@@ -41,8 +42,8 @@ func (e *Engine) recover() error {
 	}
 	if e.cfg.OpenSink != nil {
 		sink, err := e.cfg.OpenSink()
-		if err == nil && opened {
-			err = fenceSink(sink, log)
+		if err == nil {
+			err = e.fence(sink, log)
 		}
 		if err != nil {
 			if log != nil {

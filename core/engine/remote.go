@@ -37,9 +37,12 @@ var (
 // its URI (s3://bucket/prefix/bucket_N), which is never locked or created
 // as a local directory.
 type RemoteConfig struct {
-	// LogStore roots the write-ahead log on the object store
-	// ({bucket}/wal): a group commit is one object, and an owner's epoch
-	// fences the one before it. nil keeps the log local, in LocalDir/wal.
+	// LogRoot is {bucket}/wal on the object store: the log's groups when
+	// it is there, and the owners' epochs whatever the log's location (an
+	// owner's epoch fences the one before it).
+	LogRoot store.Store
+	// LogStore is LogRoot when the log is on the object store: a group
+	// commit is one object. nil keeps the log local, in LocalDir/wal.
 	LogStore store.Store
 	// LocalDir holds the local log and its LOCK when LogStore is nil.
 	LocalDir string
@@ -94,8 +97,8 @@ func (e *Engine) openLog(walCfg *WALConfig) (walLog, wal.RecoveryInfo, error) {
 // hasLog reports whether a log an earlier open left may hold rows.
 func (e *Engine) hasLog() bool {
 	if e.cfg.remoteLog() {
-		names, err := e.cfg.Remote.LogStore.List("")
-		return err == nil && len(names) > 0
+		left, err := remotewal.HasGroups(e.cfg.Remote.LogStore)
+		return err == nil && left
 	}
 	return hasSegments(e.cfg.walDir())
 }

@@ -53,13 +53,13 @@ func (o Options) remote(cfg *Config, page *lance.Options) bool {
 	}
 	page.Store = r.For
 	host, _ := os.Hostname()
-	rc := &RemoteConfig{Owner: fmt.Sprintf("%s pid %d", host, os.Getpid())}
+	rc := &RemoteConfig{Owner: fmt.Sprintf("%s pid %d", host, os.Getpid()), LogRoot: r.For(cfg.Dir + "/wal")}
 	cfg.Remote = rc
 	if o.WALLocation == WALLocal {
 		rc.LocalDir = o.LocalDir
 		return false
 	}
-	rc.LogStore = r.For(cfg.Dir + "/wal")
+	rc.LogStore = rc.LogRoot
 	return true
 }
 
@@ -131,14 +131,34 @@ type sinkFence struct {
 	watermark uint64
 }
 
-// fenceSink fences the sink with the log's epoch, when both support it.
-func fenceSink(sink Sink, log walLog) error {
-	f, ok1 := sink.(interface{ Fence(epoch uint64) error })
-	l, ok2 := log.(interface{ Epoch() uint64 })
-	if !ok1 || !ok2 {
+// fence takes the bucket for this owner: with the epoch its log on the
+// object store took, or else (a local log, or none) with an epoch taken in
+// the log's place on the store, so that one writer per bucket holds
+// whatever the log's location. A previous owner learns it at its next
+// commit to the dataset. Only buckets on an object store are fenced (local
+// ones are locked).
+func (e *Engine) fence(sink Sink, log walLog) error {
+	f, ok := sink.(interface{ Fence(epoch uint64) error })
+	if !ok || e.cfg.Remote == nil {
 		return nil
 	}
-	return f.Fence(l.Epoch())
+	if l, ok := log.(interface{ Epoch() uint64 }); ok {
+		return f.Fence(l.Epoch())
+	}
+	root := e.cfg.Remote.LogRoot
+	if left, err := remotewal.HasGroups(root); err != nil {
+		return err
+	} else if left {
+		// Rows an earlier owner acknowledged may be there, and this
+		// configuration would never replay them.
+		return fmt.Errorf("%w: %s holds a write-ahead log that an owner with wal_location=%q left; open the bucket with that wal_location once to replay it (nothing was changed)",
+			ErrInvalid, root.Root(), WALObjectStore)
+	}
+	epoch, err := remotewal.TakeEpoch(root, e.cfg.Remote.Owner)
+	if err != nil {
+		return err
+	}
+	return f.Fence(epoch)
 }
 
 // Fence takes the dataset for epoch: it commits the epoch into the

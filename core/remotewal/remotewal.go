@@ -231,6 +231,29 @@ func Open(st store.Store, o Options) (*Log, Info, error) {
 	return l, info, nil
 }
 
+// TakeEpoch takes the next epoch in st without opening a log: how an owner
+// whose log is local, or off, fences the owners before it (they learn it at
+// their next commit to the dataset, which carries the epoch).
+func TakeEpoch(st store.Store, owner string) (uint64, error) { return takeEpoch(st, owner) }
+
+// HasGroups reports whether st holds groups of a log: acknowledged rows an
+// owner whose log was on the object store may have left.
+func HasGroups(st store.Store) (bool, error) {
+	names, err := st.List("")
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("remotewal: list %s: %w", st.Root(), err)
+	}
+	for _, n := range names {
+		if _, ok := parseGroupName(n); ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // takeEpoch creates epochs/{n+1} where n is the newest epoch listed,
 // retrying when another owner took that number first.
 func takeEpoch(st store.Store, owner string) (uint64, error) {

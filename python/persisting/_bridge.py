@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from . import _lib
 from ._capsules import StreamCapsule, array_pointers
-from .errors import ClosedError, LockedError, StorageError
+from .errors import ClosedError, FencedError, LockedError, StorageError
 
 T = TypeVar("T")
 Completion = Callable[[int, "Exception | None"], None]
@@ -97,6 +97,10 @@ class NativeBucket:
         self._on_wake: list[Callable[[], None]] = []
         self._on_ready: list[Callable[[int], None]] = []
         self._closed = False
+        # Set once Go reported that a newer owner took the bucket: Go refuses
+        # every write from then on, so nothing may be acknowledged before Go
+        # has answered (no staging).
+        self.fenced: FencedError | None = None
         # Recovery runs in Go after open; its end arrives as completion token 0.
         self.ready = False
         self.ready_error: Exception | None = None
@@ -156,7 +160,10 @@ class NativeBucket:
                     msg = _lib.take_string(
                         so.persisting_take_error(self.handle, self._poll_tokens[i])
                     )
-                    callback(0, _lib.error_for(status, msg))
+                    error = _lib.error_for(status, msg)
+                    if isinstance(error, FencedError):
+                        self.fenced = error
+                    callback(0, error)
                 else:
                     callback(self._poll_first[i], None)
             if n < _POLL_CAPACITY:
@@ -245,7 +252,11 @@ class NativeBucket:
             self.handle, arr, sch, token, ctypes.byref(first), ctypes.byref(err)
         )
         del capsules  # Go moved the structs out; their destructors free the shells
-        return _lib.check(rc, err), first.value
+        try:
+            return _lib.check(rc, err), first.value
+        except FencedError as exc:
+            self.fenced = exc
+            raise
 
     def read(self, offset: int, limit: int, nonblock: bool) -> pa.Table | None:
         """Rows [offset, offset+limit) as a table; None when nonblock and the rows are on disk."""

@@ -28,7 +28,7 @@ from ._admit import ColumnKinds
 from ._bridge import NativeBucket
 from ._mixing import MixedTypesError
 from ._records import RecordSchemaError, RecordTypeError, to_batch
-from .errors import ClosedError, SchemaError, StorageError
+from .errors import ClosedError, FencedError, SchemaError, StorageError
 
 Futures = list["asyncio.Future[None]"]
 # Errors a record can cause on its own while it is converted.
@@ -75,7 +75,7 @@ class WriteQueue:
         if not self._stage or self._pending or self._blocked:
             return False
         bucket = self._bucket
-        if not bucket.ready or bucket.ready_error is not None or bucket.closed:
+        if not bucket.ready or bucket.ready_error is not None or bucket.closed or bucket.fenced:
             return False
         kinds = self._kinds
         if kinds is None:
@@ -146,7 +146,11 @@ class WriteQueue:
         self._send(batch, [])
 
     def _lose(self, rows: int, exc: BaseException) -> None:
-        if self.lost is None:
+        if self.lost is None and isinstance(exc, FencedError):
+            # Without a log, rows not flushed when a newer owner took the
+            # bucket are the stated loss window: say so in the fence's words.
+            self.lost = exc
+        elif self.lost is None:
             self.lost = StorageError(
                 f"persisting: bucket {self._bucket.dir}: {rows} acknowledged records that "
                 f"had no write-ahead log could not be stored ({type(exc).__name__}: {exc}); "
