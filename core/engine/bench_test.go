@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"cmp"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/persisting/persisting/core/codec"
+	"github.com/persisting/persisting/core/lance/encoding"
+	"github.com/persisting/persisting/core/internal/benchdata"
+	lance "github.com/persisting/persisting/core/lance/table"
 )
 
 func benchRecord(rows int) arrow.RecordBatch {
@@ -82,5 +87,44 @@ func BenchmarkAppendWAL(b *testing.B) {
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFlush is one flush of bench_lance.py's narrow table, put as ten
+// batches: what `await flush()` costs in Go (concatenation, encoding, the
+// durable commit), without or with zstd pages.
+func BenchmarkFlush(b *testing.B) {
+	full := benchdata.Narrow(100_000)
+	defer full.Release()
+	for _, comp := range []string{"", encoding.CompressionZstd} {
+		b.Run("narrow-"+cmp.Or(comp, "none"), func(b *testing.B) {
+			dir := b.TempDir()
+			e, err := Open(Config{Dir: dir, BatchSize: 1 << 40, MaxBufferRows: 1 << 40,
+				OpenSink: func() (Sink, error) {
+					return OpenLanceSink(filepath.Join(dir, DatasetName), lance.Options{Compression: comp})
+				}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			<-e.Ready()
+			b.SetBytes(benchdata.Bytes(full))
+			for b.Loop() {
+				b.StopTimer()
+				for i := int64(0); i < 10; i++ {
+					part := full.NewSlice(i*10_000, (i+1)*10_000)
+					if _, _, err := e.Append(part, nil); err != nil {
+						b.Fatal(err)
+					}
+					part.Release()
+				}
+				b.StartTimer()
+				done := make(chan error, 1)
+				e.Flush(func(err error) { done <- err })
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/persisting/persisting/core/lance/encoding"
-	"github.com/persisting/persisting/core/lance/internal/benchdata"
+	"github.com/persisting/persisting/core/internal/benchdata"
 )
 
 type countWriter struct{ n int64 }

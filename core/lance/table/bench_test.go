@@ -8,7 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/persisting/persisting/core/lance/encoding"
-	"github.com/persisting/persisting/core/lance/internal/benchdata"
+	"github.com/persisting/persisting/core/internal/benchdata"
 )
 
 // BenchmarkAppend is the Lance half of a flush on the tables of
