@@ -11,8 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/persisting/persisting/core/codec"
-	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/internal/benchdata"
+	"github.com/persisting/persisting/core/lance/encoding"
 	lance "github.com/persisting/persisting/core/lance/table"
 )
 

@@ -6,8 +6,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/internal/benchdata"
+	"github.com/persisting/persisting/core/lance/encoding"
 )
 
 type countWriter struct{ n int64 }

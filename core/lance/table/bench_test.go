@@ -7,8 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/persisting/persisting/core/lance/encoding"
 	"github.com/persisting/persisting/core/internal/benchdata"
+	"github.com/persisting/persisting/core/lance/encoding"
 )
 
 // BenchmarkAppend is the Lance half of a flush on the tables of
