@@ -199,15 +199,21 @@ async def test_bad_values_fail_alone_in_a_shared_tick(open_backend, wal):
         ({"outer": [{"": 1}]}, "empty"),
         ({"d": deep(32)}, "nested deeper than 32"),
         ({"d": deep(62)}, "nested deeper than 32"),
+        ({"ok": 2, "a.b": None}, "'.'"),
+        ({"ok": 2, "": None}, "empty"),
     ],
 )
-async def test_unstorable_names_and_depths_are_refused_at_put(open_backend, record, match):
-    b = open_backend(enable_wal=True, wal_sync_interval=0)
+@pytest.mark.parametrize("wal", [True, False], ids=["wal", "staged"])
+async def test_unstorable_names_and_depths_are_refused_at_put(open_backend, record, match, wal):
+    """With the WAL off a put of plain scalars is acknowledged without a round
+    trip to Go: the same names are refused there, a None value's too."""
+    b = open_backend(enable_wal=wal, wal_sync_interval=0)
+    await answer(b.put({"ok": 0}))
     with pytest.raises(ValueError, match=match):
         await answer(b.put(record))
     await answer(b.put({"ok": 1}))  # the bucket still works
     await answer(b.flush())
-    assert await b.get(10, 0) == [{"ok": 1}]
+    assert await b.get(10, 0) == [{"ok": 0}, {"ok": 1}]
 
 
 async def test_deepest_allowed_nesting_round_trips_through_wal_flush_reopen_and_pylance(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,40 @@ async def test_put_batch_is_all_or_nothing_and_names_the_bad_index(open_backend)
     assert await b.get(10, 0) == [{"id": 0}]
     await b.put_batch([{"id": 9}])
     assert b.total_count() == 2
+
+
+def deep(levels: int) -> Any:
+    """A value nested ``levels`` deep (lists in lists)."""
+    value: Any = 1
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("batch", "error", "match"),
+    [
+        # names: a known column beside a bad one, the first bad record named
+        ([{"id": 1}, {"id": 2, "a.b": 1}, {"c.d": 3}], ValueError, r"record 1: .*'\.'"),
+        ([{"id": 1}, {"id": 2, 7: 1}], TypeError, "record 1: .*keys must be str"),
+        ([{"id": 1}, {}], ValueError, "record 1: .*at least one field"),
+        # inside containers, met only once a column is converted
+        ([{"id": 1, "n": {"ok": 1}}, {"id": 2, "n": {"b.c": 1}}], ValueError, "record 1: .*n.b.c"),
+        ([{"id": 1, "n": [1]}, {"id": 2, "n": deep(40)}], ValueError, "record 1: .*deeper"),
+        # the first bad record wins, whichever column holds its fault
+        ([{"id": 1, "n": {"": 1}}, {"id": 2, "z.z": 1}], ValueError, "record 0: .*empty"),
+    ],
+)
+async def test_put_batch_checks_names_and_nesting_of_every_record(
+    open_backend, batch, error, match
+):
+    b = open_backend()
+    await b.put({"id": 0})
+    with pytest.raises(error, match=match):
+        await b.put_batch(batch)
+    assert await b.get(10, 0) == [{"id": 0}]
+    await b.put_batch([{"id": 1, "n": {"ok": 1}}, {"id": 2}])  # good ones still go
+    assert b.total_count() == 3
 
 
 async def test_int_column_widens_to_float(open_backend):

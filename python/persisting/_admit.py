@@ -13,9 +13,12 @@ error) anything it cannot vouch for.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import chain
 from typing import Any
 
 import pyarrow as pa
+
+from ._names import GOOD_NAMES
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -27,50 +30,81 @@ _KIND_OF_ARROW = {
     "binary": "bytes",
     "null": "null",
 }
+# The kind of a value by its exact type: subclasses (numpy scalars, enums,
+# datetimes) take the slow path, which knows them.
+_KIND_OF_TYPE: dict[type, str] = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    bytes: "bytes",
+    type(None): "null",
+}
+# The Arrow type a column of each kind is built with.
+ARROW_OF_KIND = {
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "str": pa.string(),
+    "bytes": pa.binary(),
+    "null": pa.null(),
+}
+
+
+_NULL = pa.null()
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # a lone surrogate
+    return True
 
 
 class ColumnKinds:
-    """The scalar kind of every column: Go's table schema plus staged records."""
+    """The scalar kind of every column: Go's table schema plus staged records,
+    in the order the columns first appeared."""
 
     def __init__(self, schema: pa.Schema | None, vectors: Mapping[str, int]) -> None:
-        self._kinds: dict[str, str] = {}
+        self.kinds: dict[str, str] = {}
         if schema is not None:
             for field in schema:
-                self._kinds[field.name] = _KIND_OF_ARROW.get(str(field.type), "other")
+                self.kinds[field.name] = _KIND_OF_ARROW.get(str(field.type), "other")
         self._vectors = vectors
 
-    def admit(self, record: Mapping[str, Any]) -> bool:
-        """Whether ``record`` can be acknowledged at once; if so, the kinds of the
-        columns it introduces or widens are recorded."""
-        if self._vectors and not self._vectors.keys().isdisjoint(record):
+    def admit(self, record: dict[str, Any]) -> bool:
+        """Whether ``record`` (a dict) can be acknowledged at once: non-empty,
+        every key a column name known good (a column's, or one checked before:
+        :data:`~persisting._names.GOOD_NAMES`), every value a plain scalar that
+        agrees with its column. If so, the kinds of the columns it introduces or
+        widens are recorded. Anything else takes the slow path, which checks it
+        in full and names what is wrong."""
+        if not record or (self._vectors and not self._vectors.keys().isdisjoint(record)):
             return False
-        kinds = self._kinds
+        kinds = self.kinds
+        kind_of = _KIND_OF_TYPE.get
         changes: list[tuple[str, str]] | None = None
         for key, value in record.items():
-            t = type(value)
-            if t is str:
-                if not value.isascii():
-                    try:
-                        value.encode("utf-8")
-                    except UnicodeEncodeError:
-                        return False
-                kind = "str"
-            elif t is int:
+            kind = kind_of(type(value))
+            if kind is None:
+                return False  # numpy scalars, datetimes, containers: the slow path
+            if kind == "str":
+                if not value.isascii() and not _utf8(value):
+                    return False
+            elif kind == "int":
                 if not _INT64_MIN <= value <= _INT64_MAX:
                     return False
-                kind = "int"
-            elif t is float:
-                kind = "float"
-            elif value is None:
+            have = kinds.get(key)
+            if have == kind or (kind == "null" and have is not None):
                 continue
-            elif t is bool:
-                kind = "bool"
-            elif t is bytes:
-                kind = "bytes"
-            else:
-                return False  # numpy scalars, datetimes, containers: the slow path
-            have = kinds.get(key, "null")
-            if have == kind or (have == "float" and kind == "int"):
+            if have is None:
+                if key not in GOOD_NAMES:
+                    return False
+                if kind == "null":
+                    continue
+                have = "null"
+            elif have == "float" and kind == "int":
                 continue
             if have == "null" or (have == "int" and kind == "float"):
                 # a new column, or int widening to float
@@ -80,3 +114,18 @@ class ColumnKinds:
         if changes:
             kinds.update(changes)
         return True
+
+    def batch(self, records: list[dict[str, Any]]) -> pa.RecordBatch:
+        """The admitted ``records`` as one batch: each column built with the type
+        its kind names, so nothing is inferred (admission vouched for every value)."""
+        present = set().union(*records)
+        kinds = self.kinds
+        names = [k for k in kinds if k in present]
+        if len(names) < len(present):  # columns only ever None so far
+            names += [k for k in dict.fromkeys(chain.from_iterable(records)) if k not in kinds]
+        arrays = [
+            # A column of another kind (a timestamp...) got only None here.
+            pa.array([r.get(k) for r in records], type=ARROW_OF_KIND.get(kinds.get(k), _NULL))
+            for k in names
+        ]
+        return pa.RecordBatch.from_arrays(arrays, names=names)

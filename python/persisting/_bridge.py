@@ -101,6 +101,9 @@ class NativeBucket:
         # every write from then on, so nothing may be acknowledged before Go
         # has answered (no staging).
         self.fenced: FencedError | None = None
+        # True while nothing above is known to stop Go from taking writes:
+        # recovered without error, not closed, not fenced (what staging needs).
+        self.writable = False
         # Recovery runs in Go after open; its end arrives as completion token 0.
         self.ready = False
         self.ready_error: Exception | None = None
@@ -162,7 +165,7 @@ class NativeBucket:
                     )
                     error = _lib.error_for(status, msg)
                     if isinstance(error, FencedError):
-                        self.fenced = error
+                        self._fence(error)
                     callback(0, error)
                 else:
                     callback(self._poll_first[i], None)
@@ -180,9 +183,14 @@ class NativeBucket:
             error = _lib.error_for(status, msg)
         self._mark_ready(error, total)
 
+    def _fence(self, error: FencedError) -> None:
+        self.fenced = error
+        self.writable = False
+
     def _mark_ready(self, error: Exception | None, total: int) -> None:
         self.ready_error = error
         self.ready = True
+        self.writable = error is None and not self._closed
         for callback in self._on_ready:
             callback(total)
         waiters, self._ready_waiters = self._ready_waiters, []
@@ -255,7 +263,7 @@ class NativeBucket:
         try:
             return _lib.check(rc, err), first.value
         except FencedError as exc:
-            self.fenced = exc
+            self._fence(exc)
             raise
 
     def read(self, offset: int, limit: int, nonblock: bool) -> pa.Table | None:
@@ -327,6 +335,7 @@ class NativeBucket:
         token, fut = self.new_waiter()
         err = ctypes.c_char_p()
         self._closed = True
+        self.writable = False
         self._finalizer.detach()
         try:
             _lib.check(
@@ -346,6 +355,7 @@ class NativeBucket:
         if self._closed:
             return
         self._closed = True
+        self.writable = False
         self._finalizer.detach()
         self._release()
 

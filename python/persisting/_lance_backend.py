@@ -13,7 +13,13 @@ from typing import Any, ClassVar
 from . import _lib
 from ._bridge import NativeBucket
 from ._mixing import MixedTypesError
-from ._records import RecordSchemaError, RecordTypeError, arrow_batch, check_record, to_batch
+from ._records import (
+    RecordSchemaError,
+    RecordTypeError,
+    arrow_batch,
+    check_record,
+    checked_batch,
+)
 from ._rows import to_records
 from ._topics import bucket_dir, is_uri
 from ._writes import WriteQueue
@@ -220,9 +226,9 @@ class LanceBackend:
         either stored or fails with :class:`~persisting.ClosedError`, never both.
         """
         self._live()
-        check_record(record)
-        if self._writes.stage(record):
+        if type(record) is dict and self._writes.stage(record):
             return
+        check_record(record)
         await self._writes.put(record)
 
     async def put_batch(self, records: list[dict[str, Any]] | Any) -> None:
@@ -244,13 +250,8 @@ class LanceBackend:
         await self._writes.send_batch(batch)
 
     def _records_batch(self, records: list[dict[str, Any]]) -> Any:
-        for i, record in enumerate(records):
-            try:
-                check_record(record)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"persisting: put_batch record {i}: {exc}") from None
         try:
-            return to_batch(records, self.options.vector_columns)
+            return checked_batch(records, self.options.vector_columns, "put_batch record")
         except RecordTypeError as exc:
             raise TypeError(f"persisting: put_batch record {exc.index}: {exc}") from None
         except RecordSchemaError as exc:

@@ -70,16 +70,14 @@ class WriteQueue:
         bucket.on_wake(self._retry_blocked)
 
     def stage(self, record: dict[str, Any]) -> bool:
-        """Acknowledge a checked record at once if that is safe (see the module
-        docstring); False sends it down the slow path."""
-        if not self._stage or self._pending or self._blocked:
-            return False
-        bucket = self._bucket
-        if not bucket.ready or bucket.ready_error is not None or bucket.closed or bucket.fenced:
+        """Acknowledge a record (a dict) at once if that is safe (see the module
+        docstring and :meth:`ColumnKinds.admit`, which checks it); False sends it
+        down the slow path, which checks it in full."""
+        if not self._stage or self._pending or self._blocked or not self._bucket.writable:
             return False
         kinds = self._kinds
         if kinds is None:
-            kinds = self._kinds = ColumnKinds(bucket.table_schema(), self._vectors)
+            kinds = self._kinds = ColumnKinds(self._bucket.table_schema(), self._vectors)
         if not kinds.admit(record):
             return False
         self._staged.append(dict(record))  # values are immutable scalars
@@ -88,7 +86,7 @@ class WriteQueue:
             self.submit_pending()
         elif not self._scheduled:
             self._scheduled = True
-            bucket.loop().call_soon(self.submit_pending)
+            self._bucket.loop().call_soon(self.submit_pending)
         return True
 
     async def hand_over(self) -> None:
@@ -138,8 +136,9 @@ class WriteQueue:
 
     def _hand_off(self) -> None:
         staged, self._staged = self._staged, []
+        kinds = self._kinds  # the admission of these (no batch sent since)
         try:
-            batch = to_batch(staged, self._vectors)
+            batch = kinds.batch(staged) if kinds is not None else to_batch(staged, self._vectors)
         except Exception as exc:  # admission vouched for these: an internal failure
             self._lose(len(staged), exc)
             return
