@@ -17,7 +17,6 @@ from ._records import (
     RecordSchemaError,
     RecordTypeError,
     arrow_batch,
-    check_record,
     checked_batch,
 )
 from ._rows import to_records
@@ -226,10 +225,9 @@ class LanceBackend:
         either stored or fails with :class:`~persisting.ClosedError`, never both.
         """
         self._live()
-        if type(record) is dict and self._writes.stage(record):
+        if self._writes.stage(record):
             return
-        check_record(record)
-        await self._writes.put(record)
+        await self._writes.put(record)  # checks the record
 
     async def put_batch(self, records: list[dict[str, Any]] | Any) -> None:
         """Append records in order, all or nothing: if any record is refused, none

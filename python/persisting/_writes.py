@@ -7,11 +7,13 @@ success once Go reports the rows stored, with the record's own error, or with
 :class:`~persisting.ClosedError` when the bucket closes first (and then the
 record was not stored).
 
-Without a write-ahead log, a record of plain scalars that agrees with the table
-(:mod:`._admit`) is staged instead: acknowledged at once, handed to Go with the
-others of its tick, and handed over before any read, so that it is readable from
-the moment its put returns. A put that cannot be staged waits for Go as above,
-and nothing is staged while such a put is waiting, so that order is kept.
+A record of plain scalars that agrees with the table (:mod:`._admit`) is
+admitted: checked here once, and its group built with the admitted types.
+Without a write-ahead log an admitted record is staged instead: acknowledged at
+once, handed to Go with the others of its tick, and handed over before any read,
+so that it is readable from the moment its put returns. A put that cannot be
+staged waits for Go as above, and nothing is staged while such a put is waiting,
+so that order is kept.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from . import _lib
 from ._admit import ColumnKinds
 from ._bridge import NativeBucket
 from ._mixing import MixedTypesError
-from ._records import RecordSchemaError, RecordTypeError, to_batch
+from ._records import RecordSchemaError, RecordTypeError, check_record, to_batch
 from .errors import ClosedError, FencedError, SchemaError, StorageError
 
 Futures = list["asyncio.Future[None]"]
@@ -56,7 +58,11 @@ class WriteQueue:
         self._on_stored = on_stored
         self._on_staged = on_staged
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        # Every parked record was admitted (ColumnKinds): the group is built
+        # with the admitted types, without inference or a second check.
+        self._pending_admitted = True
         self._scheduled = False
+        self._tick_loop: asyncio.AbstractEventLoop | None = None  # while _scheduled
         self._blocked: deque[tuple[pa.RecordBatch, Futures]] = deque()
         # Staging (no write-ahead log only): acknowledged records not yet in Go.
         self._stage = stage
@@ -69,25 +75,38 @@ class WriteQueue:
         self.lost: StorageError | None = None
         bucket.on_wake(self._retry_blocked)
 
-    def stage(self, record: dict[str, Any]) -> bool:
-        """Acknowledge a record (a dict) at once if that is safe (see the module
+    def stage(self, record: Any) -> bool:
+        """Acknowledge a record at once if that is safe (see the module
         docstring and :meth:`ColumnKinds.admit`, which checks it); False sends it
         down the slow path, which checks it in full."""
-        if not self._stage or self._pending or self._blocked or not self._bucket.writable:
-            return False
-        kinds = self._kinds
-        if kinds is None:
-            kinds = self._kinds = ColumnKinds(self._bucket.table_schema(), self._vectors)
-        if not kinds.admit(record):
+        if not self._stage or self._pending or not self._admit(record):
             return False
         self._staged.append(dict(record))  # values are immutable scalars
         self._on_staged()  # counted before a hand-over reports it stored
         if len(self._staged) >= STAGE_LIMIT:
             self.submit_pending()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._bucket.loop().call_soon(self.submit_pending)
+        else:
+            self._schedule()
         return True
+
+    def _admit(self, record: Any) -> bool:
+        """Whether record can be vouched for here, in order behind everything
+        admitted before it (see ColumnKinds.admit)."""
+        if type(record) is not dict or self._blocked or not self._bucket.writable:
+            return False
+        kinds = self._kinds
+        if kinds is None:
+            kinds = self._kinds = ColumnKinds(self._bucket.table_schema(), self._vectors)
+        return kinds.admit(record)
+
+    def _schedule(self) -> asyncio.AbstractEventLoop:
+        """The running loop, with one submit scheduled on it for this tick."""
+        loop = self._tick_loop
+        if not self._scheduled or loop is None:
+            loop = self._tick_loop = self._bucket.loop()
+            self._scheduled = True
+            loop.call_soon(self.submit_pending)
+        return loop
 
     async def hand_over(self) -> None:
         """Give Go every record acknowledged or parked so far, and wait while a
@@ -100,14 +119,16 @@ class WriteQueue:
             self._unblocked.append(fut)
             await fut
 
-    def put(self, record: dict[str, Any]) -> asyncio.Future[None]:
-        """Park a checked record; the first put of a tick schedules one submit."""
-        loop = self._bucket.loop()
-        fut: asyncio.Future[None] = loop.create_future()
+    def put(self, record: Any) -> asyncio.Future[None]:
+        """Park a record until Go reports it stored; the first put of a tick
+        schedules one submit. A record admission cannot vouch for is checked in
+        full here (``TypeError``/``ValueError`` for a bad one, nothing parked),
+        and the group it joins is then converted with inference."""
+        if not (self._pending_admitted and self._admit(record)):
+            check_record(record)
+            self._pending_admitted = False
+        fut: asyncio.Future[None] = self._schedule().create_future()
         self._pending.append((record, fut))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self.submit_pending)
         return fut
 
     def send_batch(self, batch: pa.RecordBatch) -> asyncio.Future[None]:
@@ -121,18 +142,26 @@ class WriteQueue:
         """Send every record staged or parked so far (staged ones first: they came
         first), each kind as one batch."""
         self._scheduled = False
+        self._tick_loop = None
         if self._staged:
             self._hand_off()
         group = [(r, f) for r, f in self._pending if not f.done()]
+        kinds = self._kinds if self._pending_admitted else None
+        if len(group) < len(self._pending):
+            # A cancelled put's record widened or added a kind that the others
+            # may not need: infer from the records that go.
+            kinds = self._kinds = None
         self._pending = []
+        self._pending_admitted = True
         if not group:
             return
+        records = [r for r, _ in group]
         try:
-            batch = to_batch([r for r, _ in group], self._vectors)
+            batch = kinds.batch(records) if kinds is not None else to_batch(records, self._vectors)
         except Exception:  # sorted out record by record below
             self._submit_each(group)
             return
-        self._send(batch, [f for _, f in group])
+        self._send(batch, [f for _, f in group], admitted=kinds is not None)
 
     def _hand_off(self) -> None:
         staged, self._staged = self._staged, []
@@ -174,16 +203,17 @@ class WriteQueue:
                 continue
             self._send(batch, [fut])
 
-    def _send(self, batch: pa.RecordBatch, futs: Futures) -> None:
+    def _send(self, batch: pa.RecordBatch, futs: Futures, admitted: bool = False) -> None:
         """Append batch; resolve futs (one per record, or one for a whole
-        put_batch) when it is stored. Keeps order behind refused batches."""
+        put_batch) when it is stored. Keeps order behind refused batches.
+        ``admitted``: built from admitted records (staged ones always are)."""
         if self._blocked:
             self._blocked.append((batch, futs))
             return
         # The completion of a pending append is drained by the loop, which is
         # not running while this code is: registering the waiter after the
         # call cannot miss it.
-        if futs:
+        if futs and not admitted:
             self._kinds = None  # a batch not admitted here may change Go's schema
         token = self._bucket.new_token()
         try:
@@ -215,6 +245,10 @@ class WriteQueue:
                 fut.set_result(None)
 
     def _failed(self, batch: pa.RecordBatch, futs: Futures, exc: BaseException) -> None:
+        if not self._staged:
+            # Go may have refused what admission vouched for: ask Go again
+            # (staged records keep the kinds they were admitted with).
+            self._kinds = None
         if isinstance(exc, SchemaError) and len(futs) > 1 and not self._bucket.closed:
             # Several puts shared the batch: retry one by one so only the
             # offenders fail.
