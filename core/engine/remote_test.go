@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,4 +268,129 @@ func TestRemoteLogStoreDown(t *testing.T) {
 	if got := allInts(t, b); !slices.Equal(got, []int64{0, 1, 2}) {
 		t.Fatalf("after the outage: %v, want the acknowledged [0 1 2]", got)
 	}
+}
+
+// The object store's server killed (SIGKILL) and started again on the
+// same port with the objects it held (s3test's Restart), three times.
+//
+//  1. Just after it answered a group's PUT, before the answer got
+//     through, appends running: the append resolves the group by reading
+//     it back once the server is back.
+//  2. Just after it answered the PUT of a flush's manifest, and kept dead
+//     until the flush has failed: the commit took effect, the flush could
+//     not know. The engine's next flush may not commit those rows again.
+//  3. In the middle of appends, kept dead until one fails: it fails with
+//     ErrWAL naming the group, the log refuses writes after it, so the
+//     bucket is reopened once the server is back and appends go on.
+//
+// After it all the dataset opens, and every acknowledged row reads back
+// once, in order, with at most the failed ones among them.
+func TestRemoteLogServerRestarts(t *testing.T) {
+	srv := s3test.Start(t)
+	o := remoteOptions(t, srv, "bucket_4", nil)
+	group := srv.URI("queue/bucket_4/wal/")
+	e := openRemote(t, o)
+
+	var restarted <-chan error // of the restart under way
+	dead := false              // killed, to be restarted after a failed append
+	settle := func() {
+		if restarted != nil {
+			select {
+			case err := <-restarted:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("no restart: the request it waited for never came")
+			}
+			restarted = nil
+		}
+		if dead {
+			dead = false
+			if err := srv.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flush := func() error {
+		done := make(chan error, 1)
+		e.Flush(func(err error) { done <- err })
+		return <-done
+	}
+	var acked []int64
+	failed := map[int64]bool{}
+	for i := int64(0); i < 200; i++ {
+		switch i {
+		case 40:
+			restarted = srv.RestartAfter(http.MethodPut, ".grp")
+		case 90:
+			settle()
+			srv.KillAfter(http.MethodPut, "/_versions/")
+			if err := flush(); err == nil {
+				t.Fatal("a flush whose manifest's answer was lost to a dead server succeeded")
+			} else {
+				t.Logf("flush: %v", err)
+			}
+			dead = true
+			settle()
+			// The engine cannot tell the commit it did not hear of from
+			// another writer's: the dataset's watermark is not the one it
+			// expects, so it refuses to commit (ErrFenced) rather than
+			// commit the rows twice, and stops writing. A reopen recovers.
+			if err := flush(); err != nil {
+				if !errors.Is(err, ErrFenced) {
+					t.Fatalf("flush after a commit whose answer was lost: %v, want success or ErrFenced", err)
+				}
+				t.Logf("flush after a commit whose answer was lost: %v", err)
+				e.Close()
+				e = openRemote(t, o)
+			}
+		case 140:
+			srv.Kill()
+			dead = true
+		}
+		if _, err := appendNow(e, intBatch(t, "x", i)); err != nil {
+			if !errors.Is(err, ErrWAL) || !strings.Contains(err.Error(), group) {
+				t.Fatalf("append %d across a restart: %v, want a WAL error naming the group", i, err)
+			}
+			t.Logf("append %d: %v", i, err)
+			failed[i] = true
+			settle()
+			if err := e.Close(); err != nil {
+				t.Logf("close after a failed append: %v", err)
+			}
+			e = openRemote(t, o)
+			continue
+		}
+		acked = append(acked, i)
+	}
+	settle()
+	flushNow(t, e)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) == 0 {
+		t.Fatal("no append failed while the server was dead")
+	}
+	b := openRemote(t, o)
+	defer b.Close()
+	got := allInts(t, b)
+	seen := map[int64]bool{}
+	var gotAcked []int64
+	for _, v := range got {
+		if seen[v] {
+			t.Fatalf("row %d read back twice: %v", v, got)
+		}
+		seen[v] = true
+		if !failed[v] {
+			gotAcked = append(gotAcked, v)
+		}
+	}
+	if !slices.Equal(gotAcked, acked) {
+		t.Fatalf("after the restarts: %d rows %v, acknowledged %d %v (failed %v)", len(got), got, len(acked), acked, failed)
+	}
+	if st := b.Stats(); st.PersistedCount != int64(len(got)) {
+		t.Fatalf("after a close: %d rows in the dataset, %d read", st.PersistedCount, len(got))
+	}
+	t.Logf("%d appends acknowledged, %d failed, %d of those read back", len(acked), len(failed), len(got)-len(acked))
 }
