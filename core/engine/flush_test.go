@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +12,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	lance "github.com/persisting/persisting/core/lance/table"
+	"github.com/persisting/persisting/core/vfs"
+	"github.com/persisting/persisting/core/vfs/errorfs"
 )
 
 // slowSink is an in-memory Sink whose Append can be held open, to test the
@@ -230,5 +235,60 @@ func TestPanicInTheDatasetWriterIsAFlushErrorNotACrash(t *testing.T) {
 	}
 	if got := readInts(t, e, 0, 2); len(got) != 2 {
 		t.Fatalf("rows lost after a writer panic: %v", got)
+	}
+}
+
+// A flush whose commit is uncertain (the manifest linked into place, the
+// directory sync failing) fails; the next flush learns from the dataset
+// that the commit landed and does not store those rows a second time,
+// whichever rows arrived meanwhile.
+func TestUncertainCommitIsNotRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		landed, first bool // the commit landed; it is the dataset's first
+	}{{"landed", true, false}, {"lost", false, false}, {"landed-first", true, true}, {"lost-first", false, true}} {
+		landed := tc.landed
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fs := errorfs.Wrap(vfs.Default)
+			e := openReady(t, Config{Dir: dir, BatchSize: 1 << 30,
+				OpenSink: func() (Sink, error) { return OpenLanceSink(dir, lance.Options{FS: fs}) }})
+			defer e.Close()
+			if _, err := appendNow(e, intBatch(t, "x", 0, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.first {
+				flushNow(t, e)
+			}
+			if _, err := appendNow(e, intBatch(t, "x", 2, 3)); err != nil {
+				t.Fatal(err)
+			}
+			versions := func(p string) bool { return strings.Contains(p, "_versions") }
+			if landed {
+				fs.Inject(errorfs.Rule{Op: errorfs.OpSyncDir, Match: versions})
+			} else {
+				fs.Inject(errorfs.Rule{Op: errorfs.OpLink, Match: versions})
+			}
+			done := make(chan error, 1)
+			e.Flush(func(err error) { done <- err })
+			if err := <-done; err == nil {
+				t.Fatal("the flush with a failing commit succeeded")
+			}
+			if _, err := appendNow(e, intBatch(t, "x", 4)); err != nil {
+				t.Fatal(err)
+			}
+			flushNow(t, e)
+			want := []int64{0, 1, 2, 3, 4}
+			if got := allInts(t, e); !slices.Equal(got, want) {
+				t.Fatalf("reads %v, want %v", got, want)
+			}
+			ds, err := lance.Open(filepath.Join(dir, DatasetName), lance.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := ds.CountRows(); n != int64(len(want)) {
+				t.Fatalf("the dataset holds %d rows, want %d (rows of the uncertain commit stored twice?)", n, len(want))
+			}
+		})
 	}
 }

@@ -31,6 +31,10 @@ type LanceSink struct {
 	// fence, set by Fence, makes every append check that no newer owner
 	// took the dataset (remote_options.go).
 	fence *sinkFence
+	// unsettled is the watermark of the last append if its commit outcome
+	// was uncertain (lance.ErrCommitUncertain: the manifest may be in
+	// place), 0 otherwise. Used by the flush goroutine only.
+	unsettled uint64
 }
 
 // OpenLanceSink opens {dir}/data.lance, which may not exist yet.
@@ -83,6 +87,10 @@ func (s *LanceSink) Watermark() uint64 {
 	if ds == nil {
 		return 0
 	}
+	return watermarkOf(ds)
+}
+
+func watermarkOf(ds *lance.Dataset) uint64 {
 	v, ok := ds.Config()[WatermarkKey]
 	if !ok {
 		return 0
@@ -94,7 +102,25 @@ func (s *LanceSink) Watermark() uint64 {
 	return n
 }
 
+// Append commits rec as rows up to watermark: rec holds the rows of WAL
+// sequence numbers [watermark-len(rec), watermark). After an append whose
+// commit was uncertain, the dataset says whether that commit landed (its
+// watermark is then ours), and the rows it stored are not appended again:
+// the engine retries a failed flush with the same rows first.
 func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
+	if s.unsettled != 0 {
+		if err := s.settle(); err != nil {
+			return err
+		}
+		start := watermark - uint64(rec.NumRows())
+		if done := s.Watermark(); done > start && done <= watermark {
+			if done == watermark {
+				return nil // all stored by the commit thought uncertain
+			}
+			rec = rec.NewSlice(int64(done-start), rec.NumRows())
+			defer rec.Release()
+		}
+	}
 	opts := s.opts
 	// A dataset that existed and is gone was deleted under us: appending
 	// would start a new one at row 0 and lose the offsets of the old.
@@ -103,10 +129,37 @@ func (s *LanceSink) Append(rec arrow.RecordBatch, watermark uint64) error {
 	if errors.Is(err, lance.ErrNoDataset) {
 		return fmt.Errorf("the dataset %s was deleted while the bucket was open; reopen the bucket", s.path)
 	}
+	if errors.Is(err, lance.ErrCommitUncertain) {
+		s.unsettled = watermark
+	}
 	if err != nil {
 		return err
 	}
 	s.fenced(watermark)
+	s.mu.Lock()
+	if s.ds == nil || ds.Version() > s.ds.Version() {
+		s.ds = ds
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// settle learns from the newest version whether the uncertain commit of
+// rows up to s.unsettled landed, and takes that version as current.
+func (s *LanceSink) settle() error {
+	ds, err := lance.Open(s.path, s.opts)
+	if errors.Is(err, os.ErrNotExist) && s.current() == nil {
+		s.unsettled = 0 // the commit that would have created it did not land
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("learn whether the commit of rows up to sequence %d landed: %w", s.unsettled, err)
+	}
+	landed := watermarkOf(ds) == s.unsettled
+	s.unsettled = 0
+	if landed {
+		s.fenced(watermarkOf(ds))
+	}
 	s.mu.Lock()
 	if s.ds == nil || ds.Version() > s.ds.Version() {
 		s.ds = ds
