@@ -1,5 +1,7 @@
 """put() and put_batch() throughput of PersistingBackend against Pulsing's own
-MemoryBackend, measured in the same run on the same records.
+MemoryBackend, measured in the same run on the same records: on the backend
+itself, then through Pulsing (one producer awaiting ``writer.put`` of a
+``write_queue``, one bucket), where the actor messaging is shared by both.
 
 Machines here are noisy: read the ratio column, not the absolute figures.
 Usage: python bench/bench_put.py [--records N] [--repeat R]
@@ -15,8 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pulsing as pul
 import pyarrow as pa
-from pulsing.streaming import MemoryBackend
+from pulsing.streaming import MemoryBackend, write_queue
 
 from persisting import PersistingBackend
 
@@ -62,6 +65,31 @@ async def measure(make: Callable[[], Any], run: Callable[[Any], Any], total: int
     close = getattr(backend, "close", None)
     if close is not None:
         await close()
+    return total / elapsed
+
+
+async def through_pulsing(
+    backend: str, storage_path: str, options: dict[str, Any], total: int
+) -> float:
+    """Records a second of one producer awaiting writer.put through Pulsing."""
+    system = await pul.actor_system()
+    try:
+        writer = await write_queue(
+            system,
+            "bench",
+            backend=backend,
+            num_buckets=1,
+            storage_path=storage_path,
+            backend_options=options,
+        )
+        await writer.put(record(-1))  # the bucket's backend is created on first use
+        start = time.perf_counter()
+        for i in range(total):
+            await writer.put(record(i))
+        elapsed = time.perf_counter() - start
+        await writer.flush()
+    finally:
+        await system.shutdown()
     return total / elapsed
 
 
@@ -114,6 +142,19 @@ async def main() -> None:
         for _ in range(args.repeat):  # interleaved so drift hits both alike
             ours.append(await measure(persisting(**options), run, total))
             theirs.append(await measure(memory, peer, total))
+        o, t = statistics.median(ours), statistics.median(theirs)
+        print(f"| {name} | {o:,.0f} | {t:,.0f} | {o / t:.2f} |")
+
+    via = max(1, total // 16)
+    print(f"\nThrough Pulsing: {via} records per run, one producer awaiting writer.put\n")
+    print("| case | persisting rec/s | MemoryBackend rec/s | ratio |")
+    print("|---|---:|---:|---:|")
+    for name, options in [("WAL off", {}), ("WAL, sync 0", wal0), ("WAL, default interval", wal)]:
+        ours, theirs = [], []
+        for _ in range(args.repeat):
+            path = f"{tmp}/q{next(counter)}"
+            ours.append(await through_pulsing("persisting", path, options, via))
+            theirs.append(await through_pulsing("memory", f"{tmp}/m{next(counter)}", {}, via))
         o, t = statistics.median(ours), statistics.median(theirs)
         print(f"| {name} | {o:,.0f} | {t:,.0f} | {o / t:.2f} |")
 

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from persisting import PersistingBackend, metrics
+from persisting._writes import HANDOFF_DELAY
 
 PROMISED = {
     "persisting_records",  # counter persisting_records_total
@@ -82,9 +83,9 @@ async def test_prometheus_client_sees_the_metrics_and_never_duplicates(tmp_path)
             )
             opened.append(b)
             await write(b, 5)
-        # Records acknowledged without a WAL reach Go (and its counters) at the
-        # end of the loop tick.
-        await asyncio.sleep(0)
+        # Records acknowledged without a WAL reach Go (and its counters) within
+        # HANDOFF_DELAY; this sleep's timer is due after the hand-off's.
+        await asyncio.sleep(HANDOFF_DELAY)
         text = prometheus_client.generate_latest().decode()
         for b in opened[-2:]:
             assert records_total(text, b.bucket_dir) == 5

@@ -10,8 +10,8 @@ record was not stored).
 A record of plain scalars that agrees with the table (:mod:`._admit`) is
 admitted: checked here once, and its group built with the admitted types.
 Without a write-ahead log an admitted record is staged instead: acknowledged at
-once, handed to Go with the others of its tick, and handed over before any read,
-so that it is readable from the moment its put returns. A put that cannot be
+once, handed to Go with the others staged within HANDOFF_DELAY, and handed over
+before any read, so that it is readable from the moment its put returns. A put that cannot be
 staged waits for Go as above, and nothing is staged while such a put is waiting,
 so that order is kept.
 """
@@ -37,6 +37,11 @@ Futures = list["asyncio.Future[None]"]
 _RECORD_ERRORS = (RecordTypeError, MixedTypesError, RecordSchemaError)
 # Staged records go to Go at the end of the tick, or once this many wait.
 STAGE_LIMIT = 4096
+# ... or this many seconds after the first of them. Not every tick: a producer
+# awaiting each put would pay a hand-off (an Arrow batch and a call into Go)
+# per record, and staged records need none to be readable (reads hand over
+# first) or counted; they wait at most this long for Go's flush policy.
+HANDOFF_DELAY = 0.01
 
 
 class WriteQueue:
@@ -63,6 +68,7 @@ class WriteQueue:
         self._pending_admitted = True
         self._scheduled = False
         self._tick_loop: asyncio.AbstractEventLoop | None = None  # while _scheduled
+        self._handoff: asyncio.TimerHandle | None = None  # while records are staged
         self._blocked: deque[tuple[pa.RecordBatch, Futures]] = deque()
         # Staging (no write-ahead log only): acknowledged records not yet in Go.
         self._stage = stage
@@ -85,8 +91,8 @@ class WriteQueue:
         self._on_staged()  # counted before a hand-over reports it stored
         if len(self._staged) >= STAGE_LIMIT:
             self.submit_pending()
-        else:
-            self._schedule()
+        elif self._handoff is None:
+            self._handoff = self._bucket.loop().call_later(HANDOFF_DELAY, self.submit_pending)
         return True
 
     def _admit(self, record: Any) -> bool:
@@ -143,6 +149,9 @@ class WriteQueue:
         first), each kind as one batch."""
         self._scheduled = False
         self._tick_loop = None
+        if self._handoff is not None:
+            self._handoff.cancel()
+            self._handoff = None
         if self._staged:
             self._hand_off()
         group = [(r, f) for r, f in self._pending if not f.done()]
