@@ -110,3 +110,38 @@ async def test_lance_backend_compresses_pages(tmp_path):
         sizes[codec] = size(tmp_path / codec / "data.lance")
         assert lance.dataset(str(tmp_path / codec / "data.lance")).to_table().to_pylist() == RECORDS
     assert sizes["zstd"] < 0.8 * sizes["none"], sizes
+
+
+async def test_flushes_compress_strings_and_compaction_compresses_everything(tmp_path):
+    """compression="zstd": a flush compresses the data of string columns, as
+    Lance's writer does (large buffers as several zstd frames, which pylance
+    reads); compaction, in the background, compresses the integers too, and the
+    dataset shrinks. pylance reads every version alike."""
+    path = tmp_path / "b"
+    rows = [
+        {"id": i, "ts": 1_700_000_000_000_000 + 37 * i, "name": f"user-{(i * 7919) % 100_000}"}
+        for i in range(120_000)
+    ]  # ~1 MB of string data per flush: one page, four zstd frames
+    b = PersistingBackend(
+        bucket_id=0,
+        storage_path=str(path),
+        compression="zstd",
+        batch_size=10**9,
+        compact_every=0,
+        keep_versions=1,
+    )
+    try:
+        for half in (rows[:60_000], rows[60_000:]):
+            await b.put_batch(half)
+            await b.flush()
+        flushed = size(path / "data.lance" / "data")
+        ints = 2 * 8 * len(rows)
+        assert flushed > ints, (flushed, ints)  # the integers went in plain
+        assert lance.dataset(str(path / "data.lance")).to_table().to_pylist() == rows
+        done = await b.compact()
+        assert done["compact"]["fragments_removed"] == 2, done
+    finally:
+        await b.close()
+    compacted = size(path / "data.lance" / "data")
+    assert compacted < 0.5 * flushed, (compacted, flushed)
+    assert lance.dataset(str(path / "data.lance")).to_table().to_pylist() == rows

@@ -197,6 +197,7 @@ func (s *LanceSink) Compact(ctx context.Context, co lance.CompactOptions) (Compa
 	}
 	opts := s.opts
 	opts.MaxPageBytes = CompactPageBytes
+	opts.CompressVarWidthOnly = false // every buffer: see Options.Config
 	res, err := lance.Compact(ctx, s.path, co, opts)
 	if err != nil {
 		return CompactInfo{}, err

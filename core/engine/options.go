@@ -174,7 +174,11 @@ func (o Options) Dir() string {
 // it.
 func (o Options) Config(onSink func(*LanceSink)) Config {
 	dir := o.Dir()
-	page := lance.Options{Compression: lancePageCodec(o.Compression)}
+	// Flushes compress as Lance's writer does (strings and binary): they
+	// are on the write path. Compaction, in the background, compresses
+	// every buffer (LanceSink.Compact), as an LSM tree compresses its
+	// bottom level harder than the levels it writes first.
+	page := lance.Options{Compression: lancePageCodec(o.Compression), CompressVarWidthOnly: true}
 	cfg := Config{
 		Dir:           dir,
 		BucketID:      o.BucketID,

@@ -70,7 +70,7 @@ func compressBuffer(scheme string, raw []byte) (out []byte, ok bool, err error) 
 			return nil, false, err
 		}
 		out = binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(raw)/2), uint64(len(raw)))
-		out = enc.EncodeAll(raw, out)
+		out = zstdFrames(enc, raw, out)
 	case CompressionLZ4:
 		if uint64(len(raw)) > 1<<32-1 {
 			return nil, false, nil
@@ -93,6 +93,39 @@ func compressBuffer(scheme string, raw []byte) (out []byte, ok bool, err error) 
 		return nil, false, nil
 	}
 	return out, true, nil
+}
+
+// zstdChunk is the most raw bytes one zstd frame of a page buffer holds. A
+// larger buffer is cut into frames compressed in parallel: a flush has few
+// pages (a column of short strings is one or two), too few to keep every
+// core busy otherwise. A sequence of frames is a valid zstd stream, which
+// Lance's reader (zstd's bulk decompression) and ours decode whole; each
+// frame starting without the history of the one before costs a few hundred
+// bytes a MiB.
+const zstdChunk = 256 << 10
+
+// zstdFrames appends raw to out as zstd frames of at most zstdChunk raw
+// bytes, compressed concurrently (enc bounds how many at once).
+func zstdFrames(enc *zstd.Encoder, raw, out []byte) []byte {
+	n := (len(raw) + zstdChunk - 1) / zstdChunk
+	if n <= 1 {
+		return enc.EncodeAll(raw, out)
+	}
+	frames := make([][]byte, n)
+	var wg sync.WaitGroup
+	for i := range frames {
+		chunk := raw[i*zstdChunk : min(len(raw), (i+1)*zstdChunk)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			frames[i] = enc.EncodeAll(chunk, make([]byte, 0, len(chunk)/2))
+		}()
+	}
+	wg.Wait()
+	for _, f := range frames {
+		out = append(out, f...)
+	}
+	return out
 }
 
 func decompressBuffer(scheme string, buf []byte) ([]byte, error) {

@@ -240,6 +240,7 @@ func fileDescriptor(fields []*encoding.Field, rows uint64) []byte {
 type WriteOptions struct {
 	Compression  string
 	MaxPageBytes int
+	VarWidthOnly bool // see encoding.Encoder
 }
 
 // Write writes cols (one Arrow array per top-level field in top, all of
@@ -253,7 +254,7 @@ func Write(w io.Writer, path string, top []*encoding.Field, cols []arrow.Array, 
 	}
 	fw := newFileWriter(w, path, len(all))
 	defer fw.wait()
-	enc := &encoding.Encoder{Sink: fw, Compression: o.Compression, MaxPageBytes: o.MaxPageBytes}
+	enc := &encoding.Encoder{Sink: fw, Compression: o.Compression, MaxPageBytes: o.MaxPageBytes, VarWidthOnly: o.VarWidthOnly}
 	col := 0
 	for i, t := range top {
 		if err := enc.EncodeField(t, &col, cols[i]); err != nil {

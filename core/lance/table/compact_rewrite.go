@@ -99,7 +99,7 @@ func (c *compactor) writeGroup(g *rewriteGroup, top []*encoding.Field, cols []ar
 		return fmt.Errorf("lance: create %s: %w", full, err)
 	}
 	size, err := file.Write(w, full, top, cols, int(g.live),
-		file.WriteOptions{Compression: c.opts.Compression, MaxPageBytes: c.opts.MaxPageBytes})
+		file.WriteOptions{Compression: c.opts.Compression, MaxPageBytes: c.opts.MaxPageBytes, VarWidthOnly: c.opts.CompressVarWidthOnly})
 	if err != nil {
 		w.Abort()
 		return err

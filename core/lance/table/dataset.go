@@ -27,6 +27,9 @@ type Options struct {
 	// Compression of page buffers written by Append: "", "zstd" or "lz4".
 	// A field's own lance-encoding:compression metadata takes precedence.
 	Compression string
+	// CompressVarWidthOnly limits Compression to the data buffers of strings
+	// and binary, as Lance's writer does (encoding.Encoder.VarWidthOnly).
+	CompressVarWidthOnly bool
 	// MaxPageBytes is the target encoded size of one page; 0 means 1 MiB.
 	// Compressed buffers are read whole, so pages stay modest.
 	MaxPageBytes int

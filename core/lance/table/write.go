@@ -113,7 +113,7 @@ func (a *appender) writeDataBytes(name string, top []*encoding.Field, cols []arr
 		return 0, nil, fmt.Errorf("lance: create %s: %w", full, err)
 	}
 	size, err := file.Write(w, full, top, cols, rows,
-		file.WriteOptions{Compression: a.opts.Compression, MaxPageBytes: a.opts.MaxPageBytes})
+		file.WriteOptions{Compression: a.opts.Compression, MaxPageBytes: a.opts.MaxPageBytes, VarWidthOnly: a.opts.CompressVarWidthOnly})
 	if err != nil {
 		w.Abort() // never referenced by a manifest: safe to drop
 		return 0, nil, err
