@@ -22,7 +22,9 @@ Three tables:
 3. Size on disk (apparent bytes, ``du -b``) of the datasets written in (1): both
    hold the same rows in the same number of fragments and versions. Our
    ``compression="zstd"`` is compared with pylance's zstd (field metadata
-   ``lance-encoding:compression=zstd``) and with our uncompressed files.
+   ``lance-encoding:compression=zstd``) and with our uncompressed files. Flushes
+   compress string data only, as pylance does; compaction (not run here)
+   compresses every buffer.
 
 Machines here are noisy: read the ratio columns, not the absolute figures.
 Usage: python bench/bench_lance.py [--narrow-rows N] [--wide-rows N] [--repeat R]
