@@ -141,12 +141,12 @@ async def test_a_cancelled_put_widens_nothing(open_backend):
     """A put cancelled before its tick ends is not stored, and the float it held
     does not widen the int column the others are stored in."""
     b = open_backend(enable_wal=True)
-    await b.put({"x": 1})
+    await asyncio.gather(b.put({"x": 1}), b.put({"x": 0}))  # puts of one tick travel together
     cancelled = asyncio.ensure_future(b.put({"x": 2.5}))
     kept = asyncio.ensure_future(b.put({"x": 3}))
     await asyncio.sleep(0)  # both parked, their group not yet sent
     cancelled.cancel()
     await kept
     rows = await b.get(10, 0)
-    assert rows == [{"x": 1}, {"x": 3}]
+    assert rows == [{"x": 1}, {"x": 0}, {"x": 3}]
     assert all(type(r["x"]) is int for r in rows)

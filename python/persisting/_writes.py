@@ -66,6 +66,7 @@ class WriteQueue:
         # Every parked record was admitted (ColumnKinds): the group is built
         # with the admitted types, without inference or a second check.
         self._pending_admitted = True
+        self._alone = False  # the last group sent held one record
         self._scheduled = False
         self._tick_loop: asyncio.AbstractEventLoop | None = None  # while _scheduled
         self._handoff: asyncio.TimerHandle | None = None  # while records are staged
@@ -135,6 +136,12 @@ class WriteQueue:
             self._pending_admitted = False
         fut: asyncio.Future[None] = self._schedule().create_future()
         self._pending.append((record, fut))
+        if self._alone and not self._stage and len(self._pending) == 1:
+            # One producer awaiting each put (the last group held one record):
+            # send it now rather than at the end of the tick, a loop iteration
+            # sooner. Only with a log: its append always completes later, so
+            # the put still yields to the loop.
+            self.submit_pending()
         return fut
 
     def send_batch(self, batch: pa.RecordBatch) -> asyncio.Future[None]:
@@ -165,6 +172,7 @@ class WriteQueue:
         if not group:
             return
         records = [r for r, _ in group]
+        self._alone = len(records) == 1
         try:
             batch = kinds.batch(records) if kinds is not None else to_batch(records, self._vectors)
         except Exception:  # sorted out record by record below
