@@ -35,7 +35,7 @@ from .errors import ClosedError, FencedError, SchemaError, StorageError
 Futures = list["asyncio.Future[None]"]
 # Errors a record can cause on its own while it is converted.
 _RECORD_ERRORS = (RecordTypeError, MixedTypesError, RecordSchemaError)
-# Staged records go to Go at the end of the tick, or once this many wait.
+# Staged records go to Go once this many wait...
 STAGE_LIMIT = 4096
 # ... or this many seconds after the first of them. Not every tick: a producer
 # awaiting each put would pay a hand-off (an Arrow batch and a call into Go)
