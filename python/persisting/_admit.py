@@ -3,12 +3,13 @@
 Without a write-ahead log a put is acknowledged once its record is readable. A
 record whose values are all plain scalars (bool, int, float, str, bytes, None)
 that agree with the table's columns can be staged on the Python side and
-acknowledged at once: the staged records go to Go together within a few
-milliseconds, and reads hand them over first. To keep "a bad record fails its own put",
-admission knows the kind of every scalar column, both those Go has and those the
-staged records introduced, and refuses (to the slow path, which reports the
-error) anything it cannot vouch for. With a log, admitted records still wait
-for Go, but their batch is built with the admitted types.
+acknowledged at once: the staged records go to Go together at the end of their
+tick, at most once in a few milliseconds, and reads hand them over first. To
+keep "a bad record fails its own put", admission knows the kind of every scalar
+column, both those Go has and those the staged records introduced, and refuses
+(to the slow path, which reports the error) anything it cannot vouch for. With
+a log, admitted records still wait for Go, but their batch is built with the
+admitted types.
 """
 
 from __future__ import annotations

@@ -10,15 +10,16 @@ record was not stored).
 A record of plain scalars that agrees with the table (:mod:`._admit`) is
 admitted: checked here once, and its group built with the admitted types.
 Without a write-ahead log an admitted record is staged instead: acknowledged at
-once, handed to Go with the others staged within HANDOFF_DELAY, and handed over
-before any read, so that it is readable from the moment its put returns. A put that cannot be
-staged waits for Go as above, and nothing is staged while such a put is waiting,
-so that order is kept.
+once, handed to Go with the others of its tick (at most once in HANDOFF_DELAY),
+and handed over before any read, so that it is readable from the moment its put
+returns. A put that cannot be staged waits for Go as above, and nothing is
+staged while such a put is waiting, so that order is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,10 +38,11 @@ Futures = list["asyncio.Future[None]"]
 _RECORD_ERRORS = (RecordTypeError, MixedTypesError, RecordSchemaError)
 # Staged records go to Go once this many wait...
 STAGE_LIMIT = 4096
-# ... or this many seconds after the first of them. Not every tick: a producer
-# awaiting each put would pay a hand-off (an Arrow batch and a call into Go)
-# per record, and staged records need none to be readable (reads hand over
-# first) or counted; they wait at most this long for Go's flush policy.
+# ... or at the end of their tick, but at most one hand-off in this many
+# seconds: a producer awaiting each put would otherwise pay a hand-off (an
+# Arrow batch and a call into Go) per record, while staged records need none
+# to be readable (reads hand over first) or counted. Records staged after a
+# quiet spell go at the end of their tick, as soon as before.
 HANDOFF_DELAY = 0.01
 
 
@@ -69,7 +71,8 @@ class WriteQueue:
         self._alone = False  # the last group sent held one record
         self._scheduled = False
         self._tick_loop: asyncio.AbstractEventLoop | None = None  # while _scheduled
-        self._handoff: asyncio.TimerHandle | None = None  # while records are staged
+        self._handoff: asyncio.TimerHandle | asyncio.Handle | None = None  # while staged
+        self._handed_at = float("-inf")  # time.monotonic() of the last hand-off
         self._blocked: deque[tuple[pa.RecordBatch, Futures]] = deque()
         # Staging (no write-ahead log only): acknowledged records not yet in Go.
         self._stage = stage
@@ -93,7 +96,12 @@ class WriteQueue:
         if len(self._staged) >= STAGE_LIMIT:
             self.submit_pending()
         elif self._handoff is None:
-            self._handoff = self._bucket.loop().call_later(HANDOFF_DELAY, self.submit_pending)
+            loop = self._bucket.loop()
+            wait = self._handed_at + HANDOFF_DELAY - time.monotonic()
+            if wait > 0:
+                self._handoff = loop.call_later(wait, self.submit_pending)
+            else:
+                self._handoff = loop.call_soon(self.submit_pending)
         return True
 
     def _admit(self, record: Any) -> bool:
@@ -182,6 +190,7 @@ class WriteQueue:
 
     def _hand_off(self) -> None:
         staged, self._staged = self._staged, []
+        self._handed_at = time.monotonic()
         kinds = self._kinds  # the admission of these (no batch sent since)
         try:
             batch = kinds.batch(staged) if kinds is not None else to_batch(staged, self._vectors)
