@@ -44,6 +44,8 @@ STAGE_LIMIT = 4096
 # to be readable (reads hand over first) or counted. Records staged after a
 # quiet spell go at the end of their tick, as soon as before.
 HANDOFF_DELAY = 0.01
+# The smallest half a group of puts is split into (see WriteQueue._send_now).
+MIN_HALF = 16
 
 
 class WriteQueue:
@@ -69,6 +71,8 @@ class WriteQueue:
         # with the admitted types, without inference or a second check.
         self._pending_admitted = True
         self._alone = False  # the last group sent held one record
+        self._last_group = 0  # records in the last group sent
+        self._in_go = 0  # records of puts sent to Go and not yet answered
         self._scheduled = False
         self._tick_loop: asyncio.AbstractEventLoop | None = None  # while _scheduled
         self._handoff: asyncio.TimerHandle | asyncio.Handle | None = None  # while staged
@@ -144,13 +148,24 @@ class WriteQueue:
             self._pending_admitted = False
         fut: asyncio.Future[None] = self._schedule().create_future()
         self._pending.append((record, fut))
-        if self._alone and not self._stage and len(self._pending) == 1:
-            # One producer awaiting each put (the last group held one record):
-            # send it now rather than at the end of the tick, a loop iteration
-            # sooner. Only with a log: its append always completes later, so
-            # the put still yields to the loop.
+        if not self._stage and self._send_now():
             self.submit_pending()
         return fut
+
+    def _send_now(self) -> bool:
+        """With a log, whether the parked puts go to Go now rather than at the
+        end of the tick (an append with a log always completes later, so the
+        put still yields to the loop). One producer awaiting each put (the
+        last group held one record) saves a loop iteration. Many producers
+        awaiting theirs are split in two groups that take turns: one is
+        written and synced while the loop turns the other's completions into
+        new puts, instead of the loop and the log waiting for each other."""
+        pending = len(self._pending)
+        if self._alone:
+            return pending == 1
+        if self._in_go:
+            return pending >= self._in_go
+        return self._last_group >= 2 * MIN_HALF and pending >= self._last_group // 2
 
     def send_batch(self, batch: pa.RecordBatch) -> asyncio.Future[None]:
         """Append a whole batch, after the puts that came first."""
@@ -181,6 +196,7 @@ class WriteQueue:
             return
         records = [r for r, _ in group]
         self._alone = len(records) == 1
+        self._last_group = len(records)
         try:
             batch = kinds.batch(records) if kinds is not None else to_batch(records, self._vectors)
         except Exception:  # sorted out record by record below
@@ -248,8 +264,10 @@ class WriteQueue:
             self._failed(batch, futs, exc)
             return
         if status == _lib.PENDING:
+            waiting = len(futs)
+            self._in_go += waiting
             self._bucket.on_completion(
-                token, lambda first, err: self._committed(batch, futs, first, err)
+                token, lambda first, err: self._committed(batch, futs, first, err, waiting)
             )
         elif status == _lib.BUSY:
             self._blocked.append((batch, futs))
@@ -257,8 +275,14 @@ class WriteQueue:
             self._stored(batch, futs, first)
 
     def _committed(
-        self, batch: pa.RecordBatch, futs: Futures, first: int, error: Exception | None
+        self,
+        batch: pa.RecordBatch,
+        futs: Futures,
+        first: int,
+        error: Exception | None,
+        waiting: int,
     ) -> None:
+        self._in_go -= waiting
         if error is not None:
             self._failed(batch, futs, error)
         else:
