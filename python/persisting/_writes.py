@@ -72,7 +72,7 @@ class WriteQueue:
         self._pending_admitted = True
         self._alone = False  # the last group sent held one record
         self._last_group = 0  # records in the last group sent
-        self._in_go = 0  # records of puts sent to Go and not yet answered
+        self._in_go = 0  # puts sent to Go and not yet answered (a put_batch is one)
         self._scheduled = False
         self._tick_loop: asyncio.AbstractEventLoop | None = None  # while _scheduled
         self._handoff: asyncio.TimerHandle | asyncio.Handle | None = None  # while staged
