@@ -124,6 +124,7 @@ async def main() -> None:
             ("put, 8 producers, WAL off", {}, lambda b: put_concurrently(b, 8, total)),
             ("put, 64 producers, WAL off", {}, lambda b: put_concurrently(b, 64, total)),
             ("put, 64 producers, WAL, sync 0", wal0, lambda b: put_concurrently(b, 64, total)),
+            ("put, 256 producers, WAL, sync 0", wal0, lambda b: put_concurrently(b, 256, total)),
             (
                 "put, 1 producer, WAL, default interval",
                 wal,
