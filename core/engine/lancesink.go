@@ -155,11 +155,10 @@ func (s *LanceSink) settle() error {
 	if err != nil {
 		return fmt.Errorf("learn whether the commit of rows up to sequence %d landed: %w", s.unsettled, err)
 	}
-	landed := watermarkOf(ds) == s.unsettled
-	s.unsettled = 0
-	if landed {
-		s.fenced(watermarkOf(ds))
+	if wm := watermarkOf(ds); wm == s.unsettled {
+		s.fenced(wm) // it landed
 	}
+	s.unsettled = 0
 	s.mu.Lock()
 	if s.ds == nil || ds.Version() > s.ds.Version() {
 		s.ds = ds

@@ -41,10 +41,10 @@ type RemoteConfig struct {
 	// it is there, and the owners' epochs whatever the log's location (an
 	// owner's epoch fences the one before it).
 	LogRoot store.Store
-	// LogStore is LogRoot when the log is on the object store: a group
-	// commit is one object. nil keeps the log local, in LocalDir/wal.
-	LogStore store.Store
-	// LocalDir holds the local log and its LOCK when LogStore is nil.
+	// LogOnStore puts the log in LogRoot: a group commit is one object.
+	// False keeps the log local, in LocalDir/wal.
+	LogOnStore bool
+	// LocalDir holds the local log and its LOCK when LogOnStore is false.
 	LocalDir string
 	// Owner describes this process in its epoch object.
 	Owner string
@@ -69,13 +69,13 @@ func (c *Config) walDir() string {
 }
 
 // remoteLog reports whether the log lives on the object store.
-func (c *Config) remoteLog() bool { return c.Remote != nil && c.Remote.LogStore != nil }
+func (c *Config) remoteLog() bool { return c.Remote != nil && c.Remote.LogOnStore }
 
 // openLog opens the bucket's log, local or remote; info is in the local
 // log's terms either way.
 func (e *Engine) openLog(walCfg *WALConfig) (walLog, wal.RecoveryInfo, error) {
 	if e.cfg.remoteLog() {
-		l, ri, err := remotewal.Open(e.cfg.Remote.LogStore, remotewal.Options{Owner: e.cfg.Remote.Owner})
+		l, ri, err := remotewal.Open(e.cfg.Remote.LogRoot, remotewal.Options{Owner: e.cfg.Remote.Owner})
 		if err != nil {
 			return nil, wal.RecoveryInfo{}, err
 		}
@@ -97,7 +97,7 @@ func (e *Engine) openLog(walCfg *WALConfig) (walLog, wal.RecoveryInfo, error) {
 // hasLog reports whether a log an earlier open left may hold rows.
 func (e *Engine) hasLog() bool {
 	if e.cfg.remoteLog() {
-		left, err := remotewal.HasGroups(e.cfg.Remote.LogStore)
+		left, err := remotewal.HasGroups(e.cfg.Remote.LogRoot)
 		return err == nil && left
 	}
 	return hasSegments(e.cfg.walDir())

@@ -59,7 +59,7 @@ func (o Options) remote(cfg *Config, page *lance.Options) bool {
 		rc.LocalDir = o.LocalDir
 		return false
 	}
-	rc.LogStore = rc.LogRoot
+	rc.LogOnStore = true
 	return true
 }
 

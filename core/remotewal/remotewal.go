@@ -147,7 +147,7 @@ type Log struct {
 // Open takes the next epoch, writes the cut, and indexes every group it
 // will replay (reading and checking each).
 func Open(st store.Store, o Options) (*Log, Info, error) {
-	epoch, err := takeEpoch(st, o.Owner)
+	epoch, err := TakeEpoch(st, o.Owner)
 	if err != nil {
 		return nil, Info{}, err
 	}
@@ -231,11 +231,6 @@ func Open(st store.Store, o Options) (*Log, Info, error) {
 	return l, info, nil
 }
 
-// TakeEpoch takes the next epoch in st without opening a log: how an owner
-// whose log is local, or off, fences the owners before it (they learn it at
-// their next commit to the dataset, which carries the epoch).
-func TakeEpoch(st store.Store, owner string) (uint64, error) { return takeEpoch(st, owner) }
-
 // HasGroups reports whether st holds groups of a log: acknowledged rows an
 // owner whose log was on the object store may have left.
 func HasGroups(st store.Store) (bool, error) {
@@ -254,9 +249,12 @@ func HasGroups(st store.Store) (bool, error) {
 	return false, nil
 }
 
-// takeEpoch creates epochs/{n+1} where n is the newest epoch listed,
-// retrying when another owner took that number first.
-func takeEpoch(st store.Store, owner string) (uint64, error) {
+// TakeEpoch creates epochs/{n+1} where n is the newest epoch listed,
+// retrying when another owner took that number first. Open takes one; an
+// owner whose log is local, or off, takes one without opening a log, to fence
+// the owners before it (they learn it at their next commit to the dataset,
+// which carries the epoch).
+func TakeEpoch(st store.Store, owner string) (uint64, error) {
 	for attempt := 0; attempt < 32; attempt++ {
 		last, err := latestEpoch(st)
 		if err != nil {
