@@ -15,12 +15,12 @@ admitted types.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from itertools import chain
 from typing import Any
 
 import pyarrow as pa
 
 from ._names import GOOD_NAMES
+from ._records import column_names
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -51,9 +51,6 @@ ARROW_OF_KIND = {
     "bytes": pa.binary(),
     "null": pa.null(),
 }
-
-
-_NULL = pa.null()
 
 
 def _utf8(value: str) -> bool:
@@ -118,16 +115,15 @@ class ColumnKinds:
         return True
 
     def batch(self, records: list[dict[str, Any]]) -> pa.RecordBatch:
-        """The admitted ``records`` as one batch: each column built with the type
+        """The admitted ``records`` as one batch, columns in first-seen order as
+        :func:`~persisting._records.to_batch` has them: each built with the type
         its kind names, so nothing is inferred (admission vouched for every value)."""
-        present = set().union(*records)
-        kinds = self.kinds
-        names = [k for k in kinds if k in present]
-        if len(names) < len(present):  # columns only ever None so far
-            names += [k for k in dict.fromkeys(chain.from_iterable(records)) if k not in kinds]
+        names = column_names(records)
+        null, kinds = ARROW_OF_KIND["null"], self.kinds
         arrays = [
-            # A column of another kind (a timestamp...) got only None here.
-            pa.array([r.get(k) for r in records], type=ARROW_OF_KIND.get(kinds.get(k), _NULL))
+            # A column never given a kind, or of another kind (a timestamp...),
+            # got only None here.
+            pa.array([r.get(k) for r in records], type=ARROW_OF_KIND.get(kinds.get(k), null))
             for k in names
         ]
         return pa.RecordBatch.from_arrays(arrays, names=names)

@@ -97,12 +97,10 @@ class NativeBucket:
         self._on_wake: list[Callable[[], None]] = []
         self._on_ready: list[Callable[[int], None]] = []
         self._closed = False
-        # Set once Go reported that a newer owner took the bucket: Go refuses
-        # every write from then on, so nothing may be acknowledged before Go
-        # has answered (no staging).
-        self.fenced: FencedError | None = None
-        # True while nothing above is known to stop Go from taking writes:
-        # recovered without error, not closed, not fenced (what staging needs).
+        # True while nothing is known to stop Go from taking writes: recovered
+        # without error, not closed, not fenced (a newer owner took the bucket:
+        # Go refuses every write from then on). What staging needs: nothing
+        # may be acknowledged before Go answers once it would refuse.
         self.writable = False
         # Recovery runs in Go after open; its end arrives as completion token 0.
         self.ready = False
@@ -165,7 +163,7 @@ class NativeBucket:
                     )
                     error = _lib.error_for(status, msg)
                     if isinstance(error, FencedError):
-                        self._fence(error)
+                        self.writable = False
                     callback(0, error)
                 else:
                     callback(self._poll_first[i], None)
@@ -182,10 +180,6 @@ class NativeBucket:
             msg = _lib.take_string(_lib.lib().persisting_take_error(self.handle, _READY_TOKEN))
             error = _lib.error_for(status, msg)
         self._mark_ready(error, total)
-
-    def _fence(self, error: FencedError) -> None:
-        self.fenced = error
-        self.writable = False
 
     def _mark_ready(self, error: Exception | None, total: int) -> None:
         self.ready_error = error
@@ -262,8 +256,8 @@ class NativeBucket:
         del capsules  # Go moved the structs out; their destructors free the shells
         try:
             return _lib.check(rc, err), first.value
-        except FencedError as exc:
-            self._fence(exc)
+        except FencedError:
+            self.writable = False
             raise
 
     def read(self, offset: int, limit: int, nonblock: bool) -> pa.Table | None:

@@ -368,7 +368,7 @@ def to_batch(
     dict or list (their names and depth are unchecked).
     """
     vectors = vectors or {}
-    keys = _column_names(records)
+    keys = column_names(records)
     arrays = []
     for k in keys:
         values = [r.get(k) for r in records]
@@ -378,7 +378,7 @@ def to_batch(
     return pa.RecordBatch.from_arrays(arrays, names=keys)
 
 
-def _column_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
+def column_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """The union of the records' keys in first-seen order."""
     first = list(records[0]) if records else []
     if len(set().union(*records)) == len(first):  # the first record has them all
