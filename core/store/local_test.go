@@ -3,13 +3,11 @@ package store
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/persisting/persisting/core/vfs"
@@ -62,48 +60,6 @@ func TestPutIfAbsentRefusesExisting(t *testing.T) {
 	// No staging file is left behind, won or lost.
 	if got := sortedList(t, s, "_versions"); !slices.Equal(got, []string{"1.manifest", "2.manifest"}) {
 		t.Fatalf("_versions holds %q", got)
-	}
-}
-
-func TestPutIfAbsentConcurrentOneWins(t *testing.T) {
-	s := Local(nil, t.TempDir())
-	const writers = 8
-	for round := 0; round < 20; round++ {
-		name := fmt.Sprintf("_versions/%d.manifest", round)
-		errs := make([]error, writers)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for w := 0; w < writers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				errs[w] = s.PutIfAbsent(name, []byte(fmt.Sprintf("writer %d", w)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		winner := -1
-		for w, err := range errs {
-			switch {
-			case err == nil:
-				if winner >= 0 {
-					t.Fatalf("round %d: writers %d and %d both won", round, winner, w)
-				}
-				winner = w
-			case !errors.Is(err, os.ErrExist):
-				t.Fatalf("round %d: writer %d: %v, want os.ErrExist", round, w, err)
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no writer won", round)
-		}
-		if got := mustGet(t, s, name); got != fmt.Sprintf("writer %d", winner) {
-			t.Fatalf("round %d: object %q, winner %d", round, got, winner)
-		}
-	}
-	if got := sortedList(t, s, "_versions"); len(got) != 20 {
-		t.Fatalf("_versions holds %d names (staging files left?): %q", len(got), got)
 	}
 }
 

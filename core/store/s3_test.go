@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,44 +83,12 @@ func TestS3PutIfAbsentRefusesExisting(t *testing.T) {
 
 func TestS3PutIfAbsentConcurrentOneWins(t *testing.T) {
 	srv := s3test.Start(t)
-	const writers, rounds = 8, 10
 	// Each writer its own client, as separate processes would be.
-	stores := make([]store.Store, writers)
+	stores := make([]store.Store, 8)
 	for w := range stores {
 		stores[w] = srv.Store("ds")
 	}
-	for round := range rounds {
-		name := fmt.Sprintf("_versions/%d.manifest", round)
-		errs := make([]error, writers)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for w := range writers {
-			wg.Go(func() {
-				<-start
-				errs[w] = stores[w].PutIfAbsent(name, []byte(fmt.Sprintf("writer %d", w)))
-			})
-		}
-		close(start)
-		wg.Wait()
-		winner := -1
-		for w, err := range errs {
-			switch {
-			case err == nil:
-				if winner >= 0 {
-					t.Fatalf("round %d: writers %d and %d both won", round, winner, w)
-				}
-				winner = w
-			case !errors.Is(err, os.ErrExist):
-				t.Fatalf("round %d: writer %d: %v, want os.ErrExist", round, w, err)
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no writer won", round)
-		}
-		if got, _ := stores[0].Get(name); string(got) != fmt.Sprintf("writer %d", winner) {
-			t.Fatalf("round %d: object %q, winner %d", round, got, winner)
-		}
-	}
+	raceOneWins(t, stores, 10)
 }
 
 func TestS3RangedReads(t *testing.T) {
