@@ -6,13 +6,10 @@ dataset with the same storage options."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import defaultdict
@@ -23,8 +20,7 @@ import lance
 import pytest
 
 from persisting import FencedError, PersistingBackend, StorageError
-
-CHILD = str(Path(__file__).with_name("crash_child.py"))
+from test_crash import parse, run_child_until_killed
 
 
 class S3Server:
@@ -138,26 +134,6 @@ async def test_bad_storage_options_refused(s3):
         await b2.ready()
 
 
-async def run_writer(path: str, start: int, options: dict, kill_after: float) -> list[str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        CHILD,
-        path,
-        str(start),
-        "2",
-        json.dumps(options),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    first = await proc.stdout.readline()
-    assert first.strip() == b"READY", first
-    await asyncio.sleep(kill_after)
-    proc.send_signal(signal.SIGKILL)
-    rest = (await proc.stdout.read()).decode()
-    await proc.wait()
-    return [line for line in rest.split("\n") if line.count(" ") == 2]
-
-
 @pytest.mark.parametrize("kill_after", [0.3, 0.8, 1.5])
 async def test_sigkill_during_remote_flushes_loses_nothing_acknowledged(s3, kill_after):
     """The writer flushes every 5 records (a Lance commit on the object store) and
@@ -174,9 +150,12 @@ async def test_sigkill_during_remote_flushes_loses_nothing_acknowledged(s3, kill
     acked: dict[int, set[int]] = defaultdict(set)
     started: dict[int, set[int]] = defaultdict(set)
     for cycle in range(3):
-        for line in await run_writer(path, cycle * 1_000_000, options, kill_after):
-            kind, p, n = line.split()
-            (acked if kind == "A" else started)[int(p)].add(int(n))
+        lines = await run_child_until_killed(path, cycle * 1_000_000, 2, options, kill_after)
+        cycle_started, cycle_acked = parse(lines)
+        for p, ns in cycle_started.items():
+            started[p] |= ns
+        for p, ns in cycle_acked.items():
+            acked[p] |= ns
     b = backend(s3, "q/bucket_2")
     await b.ready()
     rows = await b.get(10**9, 0)
