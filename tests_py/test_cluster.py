@@ -30,7 +30,7 @@ from pathlib import Path
 import lance
 import pytest
 
-from test_objstore import S3Server
+from test_objstore import S3Server, running_s3
 
 NODE = str(Path(__file__).with_name("cluster_node.py"))
 BUCKETS = 6
@@ -125,12 +125,7 @@ class Node:
 
 @pytest.fixture
 def s3(tmp_path: Path) -> Iterator[S3Server]:
-    binary = os.environ.get("PERSISTING_S3_SERVER")
-    if not binary or not os.path.exists(binary):
-        pytest.skip("no S3 test server: set PERSISTING_S3_SERVER (make test installs moto)")
-    server = S3Server(binary, tmp_path)
-    yield server
-    server.stop()
+    yield from running_s3(tmp_path)
 
 
 def start_cluster(

@@ -67,14 +67,21 @@ class S3Server:
         self.log.close()
 
 
-@pytest.fixture
-def s3(tmp_path: Path) -> Iterator[S3Server]:
+def running_s3(workdir: Path) -> Iterator[S3Server]:
+    """The body of an S3 server fixture: the server the Makefile installs
+    ($PERSISTING_S3_SERVER) runs in workdir while the fixture lives; without
+    it, the test skips and says why."""
     binary = os.environ.get("PERSISTING_S3_SERVER")
     if not binary or not os.path.exists(binary):
         pytest.skip("no S3 test server: set PERSISTING_S3_SERVER (make test installs moto)")
-    server = S3Server(binary, tmp_path)
+    server = S3Server(binary, workdir)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def s3(tmp_path: Path) -> Iterator[S3Server]:
+    yield from running_s3(tmp_path)
 
 
 def backend(s3: S3Server, prefix: str, **options) -> PersistingBackend:

@@ -22,7 +22,7 @@ import pytest
 
 import persisting
 from persisting import PersistingBackend, open_dataset
-from test_objstore import S3Server
+from test_objstore import S3Server, running_s3
 
 DIM = 4
 QUERY = [0.5, 0.25, -0.5, 1.0]
@@ -30,12 +30,7 @@ QUERY = [0.5, 0.25, -0.5, 1.0]
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    binary = os.environ.get("PERSISTING_S3_SERVER")
-    if not binary or not os.path.exists(binary):
-        pytest.skip("no S3 test server: set PERSISTING_S3_SERVER (make test installs moto)")
-    server = S3Server(binary, tmp_path_factory.mktemp("s3"))
-    yield server
-    server.stop()
+    yield from running_s3(tmp_path_factory.mktemp("s3"))
 
 
 def _rows(start: int, n: int) -> list[dict]:
