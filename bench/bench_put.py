@@ -2,6 +2,8 @@
 MemoryBackend, measured in the same run on the same records: on the backend
 itself, then through Pulsing (one producer awaiting ``writer.put`` of a
 ``write_queue``, one bucket), where the actor messaging is shared by both.
+Last, single puts at ``batch_size=100`` then a flush, against the original
+Python persisting backend run from its own published code (original_peer.py).
 
 Machines here are noisy: read the ratio column, not the absolute figures.
 Usage: python bench/bench_put.py [--records N] [--repeat R]
@@ -21,11 +23,9 @@ import pulsing as pul
 import pyarrow as pa
 from pulsing.streaming import MemoryBackend, write_queue
 
+import original_peer
+from original_peer import record
 from persisting import PersistingBackend
-
-
-def record(i: int) -> dict[str, Any]:
-    return {"id": i, "user": f"user-{i % 977}", "amount": i * 0.25, "ok": i % 3 == 0}
 
 
 async def put_concurrently(backend: Any, producers: int, total: int) -> None:
@@ -97,6 +97,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=64_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--original-records", type=int, default=100_000, help="records put into each backend"
+    )
     args = parser.parse_args()
     total = args.records
     tmp = tempfile.mkdtemp(prefix="persisting-bench-")
@@ -157,6 +160,36 @@ async def main() -> None:
             ours.append(await through_pulsing("persisting", path, options, via))
             theirs.append(await through_pulsing("memory", f"{tmp}/m{next(counter)}", {}, via))
         o, t = statistics.median(ours), statistics.median(theirs)
+        print(f"| {name} | {o:,.0f} | {t:,.0f} | {o / t:.2f} |")
+
+    await against_original(tmp, args.original_records, args.repeat)
+
+
+async def against_original(tmp: str, total: int, repeat: int) -> None:
+    """Single puts at batch_size=100, then a flush, against the original backend
+    (persisting 0.3.0: no log; each flush rewrites the whole dataset)."""
+    print(
+        f"\nAgainst the original Python backend: {total} single puts at batch_size=100, "
+        "then flush()\n"
+    )
+    print("| case | persisting rec/s | original rec/s | ratio |")
+    print("|---|---:|---:|---:|")
+    cases = [
+        ("default options (no log, as the original)", {}),
+        ("WAL, default interval", {"enable_wal": True}),
+        ("WAL, sync 0", {"enable_wal": True, "wal_sync_interval": 0}),
+    ]
+    results: dict[str, list[float]] = {name: [] for name, _ in cases}
+    theirs = []
+    for _ in range(repeat):
+        theirs.append(original_peer.measure(total, 100))
+        for name, options in cases:
+            path = tempfile.mkdtemp(dir=tmp)
+            backend = PersistingBackend(bucket_id=0, storage_path=path, batch_size=100, **options)
+            results[name].append(await original_peer.ingest(backend, total))
+    t = statistics.median(theirs)
+    for name, _ in cases:
+        o = statistics.median(results[name])
         print(f"| {name} | {o:,.0f} | {t:,.0f} | {o / t:.2f} |")
 
 

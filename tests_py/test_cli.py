@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from persisting import PersistingBackend, cli
+from test_wal import FRAME_HEADER, frame_offsets
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
@@ -240,15 +241,17 @@ def test_verify_flipped_byte_in_a_wal_frame(tmp_path):
 def test_verify_truncated_wal(tmp_path):
     bucket = tmp_path / "q" / "bucket_0"
     seg = wal_bucket(bucket)[-1]
-    size = os.path.getsize(seg)
+    last = frame_offsets(Path(seg))[-1]
+    # Inside the last frame (with the zeros the dead writer kept preallocated after it).
+    cut = last + FRAME_HEADER + 3
     with open(seg, "r+b") as f:
-        f.truncate(size - 13)  # inside the last frame
+        f.truncate(cut)
     report = js(run("verify", str(bucket), "--json"))
     assert not report["ok"]
     (p,) = report["problems"]
     assert p["file"] == seg and p["kind"] == "torn_tail" and "truncated frame" in p["reason"]
-    assert 32 <= p["offset"] < size - 13
-    assert os.path.getsize(seg) == size - 13  # not repaired
+    assert p["offset"] == last
+    assert os.path.getsize(seg) == cut  # not repaired
     assert run("verify", str(bucket)).returncode == 1
 
 

@@ -38,7 +38,9 @@ asyncio.run(main())
     assert await proc.wait() == -signal.SIGKILL
 
 
-def frame_offsets(segment: Path) -> list[int]:
+def frames(segment: Path) -> tuple[list[int], int]:
+    """Where each frame of a segment starts, and where the last one ends (a writer
+    that died leaves the zeros it preallocated after it)."""
     data = segment.read_bytes()
     offsets, off = [], SEGMENT_HEADER
     while off + FRAME_HEADER <= len(data):
@@ -47,7 +49,11 @@ def frame_offsets(segment: Path) -> list[int]:
             break
         offsets.append(off)
         off += FRAME_HEADER + (length + 7) // 8 * 8
-    return offsets
+    return offsets, off
+
+
+def frame_offsets(segment: Path) -> list[int]:
+    return frames(segment)[0]
 
 
 def only_segment(path: str) -> Path:

@@ -96,8 +96,10 @@ func (c *counters) WALSynced(time.Duration) {
 func (c *counters) Recovered(info wal.RecoveryInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.s.TruncatedBytes = info.TruncatedBytes
-	c.s.TruncatedFile = info.TruncatedFile
+	if cut := cutBytes(info); cut > 0 {
+		c.s.TruncatedBytes = cut
+		c.s.TruncatedFile = info.TruncatedFile
+	}
 	c.s.DroppedFrames = info.DroppedFrames
 	c.s.DamagedFiles = info.Evidence
 }
@@ -127,6 +129,15 @@ func (c *counters) Maintained(res MaintenanceResult, fragments int, err error) {
 		c.s.VersionsRemoved += int64(res.Cleanup.VersionsRemoved)
 		c.s.BytesReclaimed += res.Cleanup.BytesReclaimed
 	}
+}
+
+// cutBytes is what recovery cut that could have held a frame: a tail of
+// zeros is unwritten (or preallocated) space, which every crash leaves.
+func cutBytes(info wal.RecoveryInfo) int64 {
+	if info.ZeroTail {
+		return 0
+	}
+	return info.TruncatedBytes
 }
 
 // fill copies the counters into s.
@@ -166,7 +177,7 @@ func (m metricsListener) WALGroup(rows, raw, stored int64, codec string, logSize
 func (m metricsListener) WALSynced(took time.Duration) { m.b.ObserveFsync(took) }
 func (m metricsListener) WALReleased(logSize int64)    { m.b.SetWALSize(logSize) }
 func (m metricsListener) Recovered(info wal.RecoveryInfo) {
-	m.b.AddTruncated(info.TruncatedBytes)
+	m.b.AddTruncated(cutBytes(info))
 	if info.Corruption != nil {
 		m.b.AddCorruption()
 	}

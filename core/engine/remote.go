@@ -71,6 +71,12 @@ func (c *Config) walDir() string {
 // remoteLog reports whether the log lives on the object store.
 func (c *Config) remoteLog() bool { return c.Remote != nil && c.Remote.LogOnStore }
 
+// walPreallocate is how far a local log's active segment is kept zero-filled
+// ahead of its frames (wal.Options.Preallocate): a 1 MiB step costs one
+// write and fdatasync of about 2 ms every 1 MiB of log, and saves ~60 µs on
+// every fdatasync in between.
+const walPreallocate = 1 << 20
+
 // openLog opens the bucket's log, local or remote; info is in the local
 // log's terms either way.
 func (e *Engine) openLog(walCfg *WALConfig) (walLog, wal.RecoveryInfo, error) {
@@ -86,6 +92,7 @@ func (e *Engine) openLog(walCfg *WALConfig) (walLog, wal.RecoveryInfo, error) {
 		FS:              e.cfg.FS,
 		Dir:             e.cfg.walDir(),
 		SegmentSize:     walCfg.SegmentSize,
+		Preallocate:     walPreallocate,
 		TruncateCorrupt: walCfg.TruncateCorrupt,
 	})
 	if err != nil {

@@ -28,7 +28,7 @@
 // set. See Open for the exact rules and RecoveryInfo for what is reported.
 //
 // Not provided: a directory lock against two processes opening the same
-// log, preallocation of segments, and chained checksums across frames
+// log, and chained checksums across frames
 // (each frame is checked on its own; order is checked through the row
 // offsets and the segment sequence).
 package wal

@@ -104,7 +104,7 @@ func Open(opts Options) (*Log, RecoveryInfo, error) {
 		nextSeq = segs[n-1].seq + 1
 	}
 
-	l := &Log{fs: fs, dir: dir, segSize: segSize, segs: segs, nextSeq: nextSeq}
+	l := &Log{fs: fs, dir: dir, segSize: segSize, segs: segs, nextSeq: nextSeq, prealloc: opts.Preallocate}
 	for _, s := range segs {
 		l.size.Add(s.size)
 		if s.frames == 0 {
@@ -125,7 +125,7 @@ func Open(opts Options) (*Log, RecoveryInfo, error) {
 		if err != nil {
 			return nil, info, err
 		}
-		l.active = w
+		l.active, l.fileEnd = w, segs[n-1].size
 	}
 	return l, info, nil
 }

@@ -20,7 +20,8 @@ type segment struct {
 	base uint64 // first offset from the name: no row in the segment is below it
 	path string
 	// size is the number of valid bytes: the header plus whole frames.
-	// Invariant: the file holds exactly size bytes, except after a failed
+	// Invariant: the file holds exactly size bytes, then, in the active
+	// segment only, zeros (Options.Preallocate); except after a failed
 	// write, which poisons the Log.
 	size     int64
 	frames   int

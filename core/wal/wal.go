@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	"github.com/persisting/persisting/core/vfs"
@@ -18,6 +19,15 @@ type Options struct {
 	// segment holds at least this many bytes (default 64 MiB). A single frame
 	// larger than this gets a segment of its own.
 	SegmentSize int64
+	// Preallocate, when > 0, keeps the active segment zero-filled and synced
+	// ahead of its frames: an append that finds too few zeros first extends
+	// the file with zeros up to this many bytes past its frame. Appends then overwrite blocks the file already has, and their
+	// fdatasync need not commit a new file size through the filesystem's
+	// journal: on ext4 here ~120 µs instead of ~180 µs. The zeros are the
+	// format's unwritten space (see format.go); Open cuts them as a clean
+	// (ZeroTail) end, and a segment is truncated to its frames before it stops
+	// being active, so only the last segment ever has them.
+	Preallocate int64
 	// TruncateCorrupt is the explicit opt-in to salvage a damaged log: on
 	// mid-log corruption Open truncates at the first bad frame, deletes every
 	// later segment, and reports what it dropped in RecoveryInfo instead of
@@ -49,6 +59,10 @@ type Log struct {
 	segs    []*segment
 	active  vfs.File
 	dirty   bool   // active has writes not yet covered by a successful sync
+	// fileEnd is the size of the active file: its last segment's size plus
+	// the zeros preallocated after it (Options.Preallocate).
+	fileEnd  int64
+	prealloc int64
 	nextSeq uint64 // sequence number of the next segment to create
 
 	// nextOffset is the end of the last frame's rows; a new frame must start
@@ -108,6 +122,7 @@ func (l *Log) Append(f Frame) (int64, error) {
 		}
 		l.nextSeq++
 		l.active = w
+		l.fileEnd = seg.size
 		l.segs = append(l.segs, seg)
 		l.nsegs.Add(1)
 		l.size.Add(seg.size)
@@ -115,6 +130,11 @@ func (l *Log) Append(f Frame) (int64, error) {
 	seg := l.segs[len(l.segs)-1]
 	l.buf = AppendFrame(l.buf[:0], f)
 	want := len(l.buf)
+	if l.prealloc > 0 && seg.size+int64(want) > l.fileEnd {
+		if err := l.preallocate(seg, seg.size+int64(want)+l.prealloc); err != nil {
+			return 0, err
+		}
+	}
 	n, err := l.active.Write(l.buf)
 	if cap(l.buf) > maxKeptBuf {
 		l.buf = nil
@@ -128,6 +148,7 @@ func (l *Log) Append(f Frame) (int64, error) {
 	}
 	l.dirty = true
 	seg.add(f, int64(n))
+	l.fileEnd = max(l.fileEnd, seg.size)
 	l.nextOffset = seg.endRow
 	l.hasOffset = true
 	return int64(n), nil
@@ -150,10 +171,54 @@ func (l *Log) Sync() error {
 	return nil
 }
 
+// preallocate extends the active file with zeros up to end (rounded up to
+// 8 bytes) and makes them durable, leaving the file position at seg.size.
+//
+// A failed write of zeros (a full disk, typically) is not an error: it can
+// only have added zeros after the last frame, a clean end, so the append goes
+// on without them and the next one tries again. A failed fdatasync poisons the
+// Log as any other, since it may have lost earlier frames.
+func (l *Log) preallocate(seg *segment, end int64) error {
+	end = align8(end)
+	fail := func(op string, off int64, err error) error {
+		return l.setPoison(&WALError{Op: op, File: seg.path, Offset: off, Err: err})
+	}
+	if _, err := l.active.Seek(l.fileEnd, io.SeekStart); err != nil {
+		return fail("seek segment", l.fileEnd, err)
+	}
+	zeros := make([]byte, end-l.fileEnd)
+	if n, err := l.active.Write(zeros); err == nil && n == len(zeros) {
+		l.fileEnd = end
+		if err := syncData(l.active); err != nil {
+			return fail("sync", -1, err)
+		}
+		l.dirty = false
+	} else {
+		// Best effort: give back what was written. Zeros left behind are harmless.
+		_ = l.active.Truncate(l.fileEnd)
+	}
+	if _, err := l.active.Seek(seg.size, io.SeekStart); err != nil {
+		return fail("seek segment", seg.size, err)
+	}
+	return nil
+}
+
 // closeActive closes the active segment, first fsyncing it if sync is set
-// and it has unsynced writes.
+// and it has unsynced writes. With sync set, preallocated zeros are cut
+// first: only the last segment may end in zeros (see Open).
 func (l *Log) closeActive(sync bool) error {
-	path := l.segs[len(l.segs)-1].path
+	seg := l.segs[len(l.segs)-1]
+	path := seg.path
+	if sync && l.fileEnd > seg.size {
+		if err := l.active.Truncate(seg.size); err != nil {
+			return l.setPoison(&WALError{Op: "truncate segment", File: path, Offset: seg.size, Err: err})
+		}
+		// A full fsync: the size shrank. It also covers unsynced frames.
+		if err := l.active.Sync(); err != nil {
+			return l.setPoison(&WALError{Op: "sync", File: path, Offset: -1, Err: err})
+		}
+		l.fileEnd, l.dirty = seg.size, false
+	}
 	if sync && l.dirty {
 		if err := syncData(l.active); err != nil {
 			return l.setPoison(&WALError{Op: "sync", File: path, Offset: -1, Err: err})

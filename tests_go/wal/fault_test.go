@@ -52,12 +52,13 @@ type outcome struct {
 // is not) and that no fsync is retried, then stops.
 //
 // With crash set, it simulates a power loss (errorfs.Crash) before closing
-// the log, so unsynced data and directory entries are dropped.
-func runWorkload(t *testing.T, fs *errorfs.FS, dir string, acts []action, crash bool) outcome {
+// the log, so unsynced data and directory entries are dropped. prealloc is
+// the log's Options.Preallocate.
+func runWorkload(t *testing.T, fs *errorfs.FS, dir string, acts []action, crash bool, prealloc int64) outcome {
 	t.Helper()
 	frames := makeFrames(wlFrames, wlPayload)
 	var o outcome
-	l, _, err := wal.Open(wal.Options{FS: fs, Dir: dir, SegmentSize: wlSegSize})
+	l, _, err := wal.Open(wal.Options{FS: fs, Dir: dir, SegmentSize: wlSegSize, Preallocate: prealloc})
 	if err != nil {
 		o.failed = err
 		if crash {
@@ -182,40 +183,51 @@ func isSegment(p string) bool { return strings.Contains(p, ".wal") }
 // then either just reopen, or first crash (dropping everything unsynced).
 func TestInjectedFailures(t *testing.T) {
 	ops := []errorfs.Op{errorfs.OpWrite, errorfs.OpSync, errorfs.OpCreate, errorfs.OpRename,
-		errorfs.OpSyncDir, errorfs.OpRemove, errorfs.OpClose}
+		errorfs.OpSyncDir, errorfs.OpRemove, errorfs.OpClose, errorfs.OpTruncate}
 	acts := workloadActions()
-	counter := errorfs.Wrap(vfs.Default)
-	if o := runWorkload(t, counter, t.TempDir(), acts, false); o.failed != nil || o.acked != wlFrames {
-		t.Fatalf("clean run: %+v", o)
-	}
-	for _, op := range ops {
-		calls := counter.Count(op)
-		if calls == 0 {
-			t.Fatalf("workload makes no %s call", op)
+	for _, prealloc := range wlPreallocs {
+		counter := errorfs.Wrap(vfs.Default)
+		if o := runWorkload(t, counter, t.TempDir(), acts, false, prealloc); o.failed != nil || o.acked != wlFrames {
+			t.Fatalf("clean run: %+v", o)
 		}
-		for n := 1; n <= calls; n++ {
-			for _, crash := range []bool{false, true} {
-				for _, partial := range []int{0, 100} {
-					if partial > 0 && op != errorfs.OpWrite {
-						continue
-					}
-					name := fmt.Sprintf("%s#%d/crash=%v/partial=%d", op, n, crash, partial)
-					t.Run(name, func(t *testing.T) {
-						dir := t.TempDir()
-						fs := errorfs.Wrap(vfs.Default)
-						in := fs.Inject(errorfs.Rule{Op: op, N: n, Match: isSegmentOrDir(dir), Partial: partial})
-						o := runWorkload(t, fs, dir, acts, crash)
-						// Closes of read-only handles are not reported (nothing to lose).
-						if in.Fired() == 1 && o.failed == nil && op != errorfs.OpClose {
-							t.Fatalf("injected %s failure went unreported", op)
+		for _, op := range ops {
+			calls := counter.Count(op)
+			if calls == 0 && (op != errorfs.OpTruncate || prealloc > 0) {
+				// Only preallocated segments are truncated (at rotation and close).
+				t.Fatalf("workload (prealloc %d) makes no %s call", prealloc, op)
+			}
+			for n := 1; n <= calls; n++ {
+				for _, crash := range []bool{false, true} {
+					for _, partial := range []int{0, 100} {
+						if partial > 0 && op != errorfs.OpWrite {
+							continue
 						}
-						checkRecovered(t, dir, o)
-					})
+						name := fmt.Sprintf("prealloc=%d/%s#%d/crash=%v/partial=%d", prealloc, op, n, crash, partial)
+						t.Run(name, func(t *testing.T) {
+							dir := t.TempDir()
+							fs := errorfs.Wrap(vfs.Default)
+							in := fs.Inject(errorfs.Rule{Op: op, N: n, Match: isSegmentOrDir(dir), Partial: partial})
+							o := runWorkload(t, fs, dir, acts, crash, prealloc)
+							// Closes of read-only handles are not reported (nothing to lose),
+							// nor is a failed write of preallocated zeros: the log goes on
+							// without them, acknowledging every frame.
+							preallocWrite := prealloc > 0 && op == errorfs.OpWrite && o.acked == wlFrames
+							if in.Fired() == 1 && o.failed == nil && op != errorfs.OpClose && !preallocWrite {
+								t.Fatalf("injected %s failure went unreported", op)
+							}
+							checkRecovered(t, dir, o)
+						})
+					}
 				}
 			}
 		}
 	}
 }
+
+// wlPreallocs runs the fault workloads on plain segments and on segments
+// kept zero-filled ahead of their frames in steps smaller than a segment
+// (so that each is extended several times, then truncated at rotation).
+var wlPreallocs = []int64{0, 1000}
 
 func isSegmentOrDir(dir string) func(string) bool {
 	return func(p string) bool { return isSegment(p) || p == dir }
@@ -232,18 +244,20 @@ func TestCrashAtEveryStep(t *testing.T) {
 			t.Error("no crash lost an unsynced frame: the crash simulation is not exercised")
 		}
 	}()
-	for k := 0; k <= len(acts); k++ {
-		t.Run(fmt.Sprint(k), func(t *testing.T) {
-			dir := t.TempDir()
-			fs := errorfs.Wrap(vfs.Default)
-			o := runWorkload(t, fs, dir, acts[:k], true)
-			if o.failed != nil {
-				t.Fatal(o.failed)
-			}
-			if n := checkRecovered(t, dir, o); o.released == 0 && n < o.attempted {
-				lostUnsynced++
-			}
-		})
+	for _, prealloc := range wlPreallocs {
+		for k := 0; k <= len(acts); k++ {
+			t.Run(fmt.Sprintf("prealloc=%d/%d", prealloc, k), func(t *testing.T) {
+				dir := t.TempDir()
+				fs := errorfs.Wrap(vfs.Default)
+				o := runWorkload(t, fs, dir, acts[:k], true, prealloc)
+				if o.failed != nil {
+					t.Fatal(o.failed)
+				}
+				if n := checkRecovered(t, dir, o); o.released == 0 && n < o.attempted {
+					lostUnsynced++
+				}
+			})
+		}
 	}
 }
 

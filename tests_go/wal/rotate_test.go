@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/persisting/persisting/core/vfs"
+	"github.com/persisting/persisting/core/vfs/errorfs"
 	"github.com/persisting/persisting/core/wal"
 )
 
@@ -174,4 +176,126 @@ func TestConcurrentSizeSegments(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+}
+
+// copyDir copies the segment files of src into a new directory: what a
+// process killed at this instant leaves to the next Open (the page cache
+// keeps every write; losing unsynced ones is TestCrashAtEveryStep's job).
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, p := range segments(t, src) {
+		writeFile(t, filepath.Join(dst, filepath.Base(p)), readFile(t, p))
+	}
+	return dst
+}
+
+// Preallocation keeps the active segment zero-filled ahead of its frames.
+// Only the active segment ever holds zeros: a rotated or closed segment is
+// cut to its frames. A log killed with zeros ahead reopens with every frame
+// and a clean (ZeroTail) end, and appends after it.
+func TestPreallocation(t *testing.T) {
+	dir := t.TempDir()
+	const segSize, prealloc = 16 << 10, 4 << 10
+	frames := makeFrames(60, 700)
+	l, _ := open(t, wal.Options{Dir: dir, SegmentSize: segSize, Preallocate: prealloc})
+	lastPath, lastLen, overwrites := "", 0, 0
+	for i, f := range frames {
+		if _, err := l.Append(f); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		segs := segments(t, dir)
+		var frameBytes int64
+		for j, p := range segs {
+			data := readFile(t, p)
+			if j < len(segs)-1 {
+				frameBytes += int64(len(data))
+				continue
+			}
+			// The active segment: its frames, then at most one step of zeros.
+			end := l.Size() - frameBytes
+			if int64(len(data)) > end+prealloc || !allZero(data[end:]) {
+				t.Fatalf("after frame %d: active segment is %d bytes, frames end at %d, zeros after: %v",
+					i, len(data), end, allZero(data[end:]))
+			}
+			if p == lastPath && len(data) == lastLen {
+				overwrites++ // the frame went into zeros already there
+			}
+			lastPath, lastLen = p, len(data)
+		}
+		if i == 10 || i == len(frames)-1 {
+			killed := copyDir(t, dir)
+			l2, info := open(t, wal.Options{Dir: killed, SegmentSize: segSize, Preallocate: prealloc})
+			if info.Frames != i+1 || !info.ZeroTail || info.DroppedFrames != 0 {
+				t.Fatalf("reopened after frame %d: %+v", i, info)
+			}
+			expectFrames(t, replay(t, l2, 0), frames[:i+1])
+			appendAndReopen(t, l2, killed, frames[:i+1], makeFrame(i+1, 50))
+		}
+	}
+	if n := len(segments(t, dir)); n < 3 || overwrites < len(frames)/2 {
+		t.Fatalf("%d segments, %d of %d appends into preallocated zeros: the test wants rotations, and most appends to find zeros",
+			n, overwrites, len(frames))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := diskSize(t, dir); got != l.Size() {
+		t.Fatalf("closed log: %d bytes on disk, %d of segments", got, l.Size())
+	}
+	l, info := open(t, wal.Options{Dir: dir, SegmentSize: segSize, Preallocate: prealloc})
+	defer l.Close()
+	if info.Frames != len(frames) || info.TruncatedBytes != 0 {
+		t.Fatalf("reopened after close: %+v", info)
+	}
+	expectFrames(t, replay(t, l, 0), frames)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// A write of preallocated zeros that fails (a full disk) is not an error: the
+// frame is appended without them, and the next append tries again.
+func TestPreallocationFailureIsNotAnError(t *testing.T) {
+	dir := t.TempDir()
+	fs := errorfs.Wrap(vfs.Default)
+	// Writes: the segment header, then the first append's zeros, then its frame.
+	in := fs.Inject(errorfs.Rule{Op: errorfs.OpWrite, N: 2, Match: isSegment, Partial: 100})
+	l, _ := open(t, wal.Options{FS: fs, Dir: dir, Preallocate: 4096})
+	frames := makeFrames(3, 100)
+	for _, f := range frames {
+		if _, err := l.Append(f); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if f.FirstOffset == 0 {
+			if in.Fired() != 1 {
+				t.Fatal("the zeros' write was not the one failed")
+			}
+			if fi, _ := os.Stat(onlySegment(t, dir)); fi.Size() != l.Size() {
+				t.Fatalf("after a failed preallocation the file is %d bytes, its frames %d", fi.Size(), l.Size())
+			}
+		}
+	}
+	if fi, _ := os.Stat(onlySegment(t, dir)); fi.Size() <= l.Size() {
+		t.Fatalf("the next append did not preallocate: %d bytes, frames %d", fi.Size(), l.Size())
+	}
+	fs.Crash()
+	l2, info := open(t, wal.Options{Dir: dir})
+	defer l2.Close()
+	if info.Frames != 3 || !info.ZeroTail {
+		t.Fatalf("%+v", info)
+	}
+	expectFrames(t, replay(t, l2, 0), frames)
 }
