@@ -56,14 +56,14 @@ type Log struct {
 	// segs is oldest first. When active is non-nil it is the open handle of
 	// the last element of segs; when nil, the next Append creates a segment.
 	// Invariant: segs[i+1].seq == segs[i].seq+1 and offsets never go back.
-	segs    []*segment
-	active  vfs.File
-	dirty   bool   // active has writes not yet covered by a successful sync
+	segs   []*segment
+	active vfs.File
+	dirty  bool // active has writes not yet covered by a successful sync
 	// fileEnd is the size of the active file: its last segment's size plus
 	// the zeros preallocated after it (Options.Preallocate).
 	fileEnd  int64
 	prealloc int64
-	nextSeq uint64 // sequence number of the next segment to create
+	nextSeq  uint64 // sequence number of the next segment to create
 
 	// nextOffset is the end of the last frame's rows; a new frame must start
 	// at or after it. hasOffset is false until a frame has been seen.
