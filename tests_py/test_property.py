@@ -11,10 +11,14 @@ import tempfile
 from typing import Any
 
 import lance
-from hypothesis import HealthCheck, given, settings
+import numpy as np
+import pyarrow as pa
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from persisting import PersistingBackend
+from persisting._names import check_name
+from persisting._records import check_records, checked_batch, to_batch
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 FLOATS = st.floats(allow_nan=False, width=64)
@@ -133,3 +137,62 @@ def test_random_records_round_trip(workload):
     records, flushes, codec = workload
     assert not any(isinstance(v, float) and math.isnan(v) for r in records for v in r.values())
     asyncio.run(run(records, flushes, codec))
+
+
+# Plain scalars pyarrow may mix up in one column: bools among numbers, str with
+# bytes, ints beyond int64, lone surrogates, numpy scalars.
+SCALARS = [
+    st.none(),
+    st.booleans(),
+    INT64,
+    st.integers(2**63, 2**64),
+    FLOATS,
+    TEXT,
+    st.just("a\ud800"),
+    st.binary(max_size=4),
+    INT64.map(np.int64),
+    st.booleans().map(np.bool_),
+]
+
+
+@st.composite
+def plain_batches(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Records of plain scalars, each column drawing from one or two kinds (so
+    that mixes are common); the first record usually holds every column."""
+    names = draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=4, unique=True))
+    palettes = {
+        n: st.one_of(draw(st.lists(st.sampled_from(SCALARS), min_size=1, max_size=2)))
+        for n in names
+    }
+    record = st.fixed_dictionaries({}, optional=palettes).filter(bool)
+    first = draw(st.fixed_dictionaries(palettes) | record)
+    return [first, *draw(st.lists(record, max_size=6))]
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_batches())
+@example([{"a": 1.5}, {"a": True}])  # pyarrow stores the bool as 1.0
+@example([{"a": 1.5, "b": "x"}, {"a": 2, "b": None}])  # an int among floats widens
+@example([{"a": "x"}, {"a": b"y"}])  # pyarrow stores both as binary
+@example([{"a": 1}, {"a": 2**64}])
+@example([{"a": 1.5}, {"a": np.float32(2.5)}])
+def test_put_batch_conversion_matches_the_record_by_record_path(records):
+    """put_batch converts a list of plain records in one pyarrow call when it can
+    vouch for the result; it must store exactly what checking and converting
+    column by column stores, and refuse exactly what that refuses."""
+    for name in "abcd":
+        check_name(name, name)  # known good, as after a first put
+    try:
+        check_records(records, "record")
+        careful = to_batch(records)
+    except (TypeError, ValueError) as exc:
+        careful = exc
+    try:
+        fast = checked_batch(records, {}, "record")
+    except (TypeError, ValueError) as exc:
+        fast = exc
+    if isinstance(careful, Exception):
+        assert type(fast) is type(careful) and str(fast) == str(careful)
+    else:
+        assert isinstance(fast, pa.RecordBatch), fast
+        assert fast.schema == careful.schema and fast.equals(careful)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -107,13 +108,49 @@ def checked_batch(records: Sequence[Any], vectors: Mapping[str, int], label: str
     Python loop per record; any other batch is checked record by record, so
     the error is the first bad record's."""
     if set(map(type, records)) == {dict} and all(records):
-        if GOOD_NAMES.issuperset(set().union(*records)):
+        keys = set().union(*records)
+        if GOOD_NAMES.issuperset(keys):
+            if len(keys) == len(records[0]) and vectors.keys().isdisjoint(keys):
+                batch = _scalar_batch(records)
+                if batch is not None:
+                    return batch
             try:
                 return to_batch(records, vectors, containers_checked=False)
             except _Containers:
                 pass
     check_records(records, label)
     return to_batch(records, vectors)
+
+
+_NUMBERS = frozenset({int, float, type(None)})
+
+
+def _scalar_batch(records: Sequence[dict[str, Any]]) -> pa.RecordBatch | None:
+    """What :func:`to_batch` makes of ``records`` (dicts with known good names,
+    the first holding every key, no vector column), converted by pyarrow in one
+    call; or None when a column needs to_batch's closer look. A column that
+    comes out as int64, string, bool or null can only have held values of one
+    kind; a float64 one may also have taken bools (as 1.0 and 0.0), so its
+    values are checked to be numbers. Nested values, bytes, datetimes and
+    anything pyarrow refuses take to_batch's path, which names what is wrong."""
+    try:
+        batch = pa.RecordBatch.from_pylist(records)
+    except Exception:  # to_batch sorts it out and raises the typed error
+        return None
+    for field in batch.schema:
+        if field.type in _UNMIXED:
+            continue
+        if field.type == pa.float64() and _numbers_only(records, field.name):
+            continue
+        return None
+    return batch
+
+
+def _numbers_only(records: Sequence[dict[str, Any]], name: str) -> bool:
+    try:
+        return _NUMBERS.issuperset(map(type, map(itemgetter(name), records)))
+    except KeyError:  # a record without the key: None there
+        return _NUMBERS.issuperset(map(type, (r.get(name) for r in records)))
 
 
 class _Containers(Exception):
