@@ -4,11 +4,12 @@ MemoryBackend, all measured in the same run; then WAL replay speed on open.
 
 Three tables:
 
-1. Raw fsync latency of the scratch directory's disk: append 1 KiB and
-   ``os.fdatasync`` in a loop (the WAL appends to a segment that grows, without
-   preallocation, so this is the same kind of sync). 1 / p50 is the physical
-   ceiling of "one fsync per write". It is measured before and after the put
-   runs, so drift shows.
+1. Raw fsync latency of the scratch directory's disk: write 1 KiB and
+   ``os.fdatasync`` in a loop, appending to a file that grows, and overwriting
+   blocks written with zeros and synced beforehand (the WAL keeps its active
+   segment zero-filled ahead of its frames, so this is its kind of sync).
+   1 / p50 of the latter is the physical ceiling of "one fsync per write". It
+   is measured before and after the put runs, so drift shows.
 2. put() throughput, each producer awaiting one put() at a time until the
    time window ends, for wal_sync_interval 0 (fsync before put returns; the
    concurrent puts of one event-loop tick share one frame and one fsync), 0.1
@@ -84,13 +85,19 @@ def pct(values: list[float], q: float) -> float:
 # -- 1. raw fsync -----------------------------------------------------------
 
 
-def fsync_latencies(directory: Path, samples: int, budget: float) -> list[float]:
-    """Seconds per (write 1 KiB + fdatasync), appending to a fresh file."""
+def fsync_latencies(directory: Path, samples: int, budget: float, prezeroed: bool) -> list[float]:
+    """Seconds per (write 1 KiB + fdatasync): appending to a fresh file, or
+    overwriting blocks written with zeros and synced beforehand (what the WAL
+    does: it keeps its active segment zero-filled ahead of its frames)."""
     path = directory / "fsync-probe"
     block = b"x" * 1024
     out: list[float] = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
+        if prezeroed:
+            os.write(fd, bytes(len(block) * samples))
+            os.fdatasync(fd)
+            os.lseek(fd, 0, os.SEEK_SET)
         deadline = time.perf_counter() + budget
         while len(out) < samples and time.perf_counter() < deadline:
             start = time.perf_counter()
@@ -103,20 +110,37 @@ def fsync_latencies(directory: Path, samples: int, budget: float) -> list[float]
     return out
 
 
-def print_fsync(before: list[float], after: list[float]) -> float:
-    """Print the fsync table; return the pooled p50 in seconds."""
-    print("### Raw fsync latency (write 1 KiB + fdatasync, appending)\n")
-    print("| when | samples | p50 µs | mean µs | p99 µs | ceiling 1/p50 (syncs/s) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    pooled = before + after
-    for name, ts in (("before the put runs", before), ("after", after), ("pooled", pooled)):
+def print_fsync(runs: dict[str, list[float]]) -> float:
+    """Print the fsync table; return the p50 in seconds of the WAL's kind of sync
+    (over pre-zeroed blocks, before and after pooled)."""
+    print("### Raw fsync latency (write 1 KiB + fdatasync)\n")
+    print("| file | when | samples | p50 µs | mean µs | p99 µs | ceiling 1/p50 (syncs/s) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    pooled: dict[str, list[float]] = {}
+    for key, ts in runs.items():
+        pooled.setdefault(key.split("/")[0], []).extend(ts)
+    for key, ts in [*runs.items(), *((f"{k}/pooled", v) for k, v in pooled.items())]:
+        kind, when = key.split("/")
         p50 = pct(ts, 0.5)
         print(
-            f"| {name} | {len(ts):,} | {p50 * 1e6:,.0f} | {statistics.fmean(ts) * 1e6:,.0f} | "
-            f"{pct(ts, 0.99) * 1e6:,.0f} | {1 / p50:,.0f} |"
+            f"| {kind} | {when} | {len(ts):,} | {p50 * 1e6:,.0f} | "
+            f"{statistics.fmean(ts) * 1e6:,.0f} | {pct(ts, 0.99) * 1e6:,.0f} | {1 / p50:,.0f} |"
         )
     print()
-    return pct(pooled, 0.5)
+    return pct(pooled[PREZEROED], 0.5)
+
+
+PREZEROED = "pre-zeroed (as the WAL)"
+APPENDING = "appending"
+
+
+def fsync_runs(args: argparse.Namespace, root: Path, when: str) -> dict[str, list[float]]:
+    return {
+        f"{kind}/{when}": fsync_latencies(
+            root, args.fsync_samples, args.fsync_budget, prezeroed=kind == PREZEROED
+        )
+        for kind in (APPENDING, PREZEROED)
+    }
 
 
 # -- 2. put throughput ------------------------------------------------------
@@ -382,10 +406,10 @@ async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="persisting-bench-wal-", dir=args.dir))
     try:
         print(f"scratch {root}\n")
-        before = fsync_latencies(root, args.fsync_samples, args.fsync_budget)
+        before = fsync_runs(args, root, "before the put runs")
         rows = await put_throughput(args, root)
-        after = fsync_latencies(root, args.fsync_samples, args.fsync_budget)
-        p50 = print_fsync(before, after)
+        after = fsync_runs(args, root, "after")
+        p50 = print_fsync({**before, **after})
         print_put(rows, 1 / p50, args.seconds, args.repeat)
         await replay(args, root)
     finally:
