@@ -172,8 +172,10 @@ func (rep *VerifyReport) addDamage(vs *VerifySegment, seg *segment, d *damage, s
 
 // verifySegment scans one segment read-only. The last segment may be
 // growing under a live writer: damage at its end is read again, up to a
-// few times, while the file's size keeps changing.
+// few times, while the file's size changes or (its frames going into
+// preallocated zeros, where the size stays) more of it checks out.
 func verifySegment(r *recovery, seg *segment, prevEnd uint64, hasPrev, last bool) (*damage, int64, error) {
+	var size, valid int64
 	for attempt := 0; ; attempt++ {
 		*seg = segment{seq: seg.seq, base: seg.base, path: seg.path}
 		before, err := statSize(r.fs, seg.path)
@@ -184,17 +186,12 @@ func verifySegment(r *recovery, seg *segment, prevEnd uint64, hasPrev, last bool
 		if err != nil {
 			return nil, before, err
 		}
-		if d == nil || !last || attempt >= 5 {
+		settled := attempt > 0 && before == size && seg.size == valid
+		if d == nil || !last || attempt >= 5 || settled {
 			return d, before, nil
 		}
+		size, valid = before, seg.size
 		time.Sleep(50 * time.Millisecond)
-		after, err := statSize(r.fs, seg.path)
-		if err != nil {
-			return nil, before, err
-		}
-		if after == before {
-			return d, before, nil
-		}
 	}
 }
 
