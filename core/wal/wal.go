@@ -21,7 +21,8 @@ type Options struct {
 	SegmentSize int64
 	// Preallocate, when > 0, keeps the active segment zero-filled and synced
 	// ahead of its frames: an append that finds too few zeros first extends
-	// the file with zeros up to this many bytes past its frame. Appends then
+	// the file with zeros up to this many bytes past its frame (never past
+	// SegmentSize, where the segment rotates). Appends then
 	// overwrite blocks the file already has, and their fdatasync need not
 	// commit a new file size through the filesystem's journal: on ext4 here
 	// ~120 µs instead of ~180 µs. The zeros are the format's unwritten space
@@ -131,8 +132,9 @@ func (l *Log) Append(f Frame) (int64, error) {
 	seg := l.segs[len(l.segs)-1]
 	l.buf = AppendFrame(l.buf[:0], f)
 	want := len(l.buf)
-	if l.prealloc > 0 && seg.size+int64(want) > l.fileEnd {
-		if err := l.preallocate(seg, seg.size+int64(want)+l.prealloc); err != nil {
+	// Zeros past the rotation threshold would only be cut again.
+	if need := seg.size + int64(want); l.prealloc > 0 && need > l.fileEnd && need < l.segSize {
+		if err := l.preallocate(seg, min(need+l.prealloc, l.segSize)); err != nil {
 			return 0, err
 		}
 	}
