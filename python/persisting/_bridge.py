@@ -122,7 +122,7 @@ class NativeBucket:
         """The running loop, with the eventfd reader registered on it."""
         if self._closed:
             raise ClosedError("persisting: the backend is closed")
-        if self._pid != os.getpid():
+        if _lib.forked():  # the bucket was opened with the library loaded
             raise StorageError(
                 f"persisting: this backend was opened in process {self._pid}; "
                 "open a new backend after fork() (use 'spawn' or 'forkserver')"

@@ -45,7 +45,20 @@ STATUS: dict[int, str] = {}
 _c_char_pp = ctypes.POINTER(ctypes.c_char_p)
 _lib: ctypes.CDLL | None = None
 _lib_pid: int | None = None
+# Set in a child forked after the library was loaded: the Go runtime did not
+# survive the fork. A flag set at fork time, not os.getpid() (a system call)
+# on every call into Go.
+_forked_after_load = False
 _load_lock = threading.Lock()
+
+
+def _mark_fork() -> None:
+    global _forked_after_load
+    if _lib is not None:
+        _forked_after_load = True
+
+
+os.register_at_fork(after_in_child=_mark_fork)
 
 
 def _library_path() -> Path:
@@ -60,12 +73,18 @@ def _library_path() -> Path:
     )
 
 
+def forked() -> bool:
+    """Whether this process was forked after the library was loaded (anything
+    opened before the fork is unusable here)."""
+    return _forked_after_load
+
+
 def lib() -> ctypes.CDLL:
     """The loaded library. Refuses use in a process forked after loading it:
     the Go runtime does not survive fork()."""
     global _lib, _lib_pid
     if _lib is not None:
-        if _lib_pid != os.getpid():
+        if _forked_after_load:
             raise StorageError(
                 "persisting: the Go core was loaded in process "
                 f"{_lib_pid} and cannot be used after fork(); "
