@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/persisting/persisting/core/codec"
+	"github.com/persisting/persisting/core/internal/arrowmem"
 	"github.com/persisting/persisting/core/internal/benchdata"
 	"github.com/persisting/persisting/core/lance/encoding"
 	lance "github.com/persisting/persisting/core/lance/table"
@@ -108,7 +109,7 @@ func BenchmarkFlush(b *testing.B) {
 			}
 			defer e.Close()
 			<-e.Ready()
-			b.SetBytes(benchdata.Bytes(full))
+			b.SetBytes(arrowmem.Bytes(full))
 			for b.Loop() {
 				b.StopTimer()
 				for i := int64(0); i < 10; i++ {

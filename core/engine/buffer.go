@@ -4,6 +4,8 @@ import (
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/persisting/persisting/core/internal/arrowmem"
 )
 
 // buffer holds the rows past the persisted watermark, in offset order.
@@ -28,7 +30,7 @@ func (b *buffer) add(rec arrow.RecordBatch) {
 	b.starts = append(b.starts, b.end())
 	b.batches = append(b.batches, rec)
 	b.rows += rec.NumRows()
-	b.bytes += recordBytes(rec)
+	b.bytes += arrowmem.Bytes(rec)
 }
 
 // slice returns retained slices covering rows [from, to), which must lie in
@@ -68,7 +70,7 @@ func (b *buffer) dropFront(rows int64) {
 	target := b.base + rows
 	i := 0
 	for i < len(b.batches) && b.starts[i] < target {
-		b.bytes -= recordBytes(b.batches[i])
+		b.bytes -= arrowmem.Bytes(b.batches[i])
 		b.batches[i].Release()
 		i++
 	}
@@ -94,7 +96,7 @@ func (b *buffer) replace(f func(arrow.RecordBatch) (arrow.RecordBatch, error)) e
 		if err != nil {
 			return err
 		}
-		b.bytes += recordBytes(nr) - recordBytes(rec)
+		b.bytes += arrowmem.Bytes(nr) - arrowmem.Bytes(rec)
 		rec.Release()
 		b.batches[i] = nr
 	}
@@ -106,27 +108,4 @@ func (b *buffer) release() {
 		rec.Release()
 	}
 	*b = buffer{base: b.base}
-}
-
-// recordBytes is the memory a batch holds, counting shared buffers once per
-// reference: an estimate for stats and backpressure, not an allocator figure.
-func recordBytes(rec arrow.RecordBatch) int64 {
-	var n int64
-	for _, c := range rec.Columns() {
-		n += dataBytes(c.Data())
-	}
-	return n
-}
-
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += dataBytes(c)
-	}
-	return n
 }

@@ -178,14 +178,14 @@ func TestConcurrentSizeSegments(t *testing.T) {
 	wg.Wait()
 }
 
-// copyDir copies the segment files of src into a new directory: what a
-// process killed at this instant leaves to the next Open (the page cache
-// keeps every write; losing unsynced ones is TestCrashAtEveryStep's job).
+// copyDir copies the log in src into a new directory: what a process killed
+// at this instant leaves to the next Open (the page cache keeps every write;
+// losing unsynced ones is TestCrashAtEveryStep's job).
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, p := range segments(t, src) {
-		writeFile(t, filepath.Join(dst, filepath.Base(p)), readFile(t, p))
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
 	}
 	return dst
 }

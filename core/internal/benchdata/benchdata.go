@@ -62,25 +62,3 @@ func Wide(rows int) arrow.RecordBatch {
 	}
 	return b.NewRecordBatch()
 }
-
-// Bytes is the size of the record's buffers (Arrow's in-memory bytes).
-func Bytes(rec arrow.RecordBatch) int64 {
-	var n int64
-	for _, c := range rec.Columns() {
-		n += bytesOf(c.Data())
-	}
-	return n
-}
-
-func bytesOf(d arrow.ArrayData) int64 {
-	var n int64
-	for _, buf := range d.Buffers() {
-		if buf != nil {
-			n += int64(buf.Len())
-		}
-	}
-	for _, c := range d.Children() {
-		n += bytesOf(c)
-	}
-	return n
-}

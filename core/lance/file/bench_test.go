@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/persisting/persisting/core/internal/arrowmem"
 	"github.com/persisting/persisting/core/internal/benchdata"
 	"github.com/persisting/persisting/core/lance/encoding"
 )
@@ -36,7 +37,7 @@ func BenchmarkWrite(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				var size uint64
-				b.SetBytes(benchdata.Bytes(tc.rec))
+				b.SetBytes(arrowmem.Bytes(tc.rec))
 				b.ReportAllocs()
 				for b.Loop() {
 					var w countWriter

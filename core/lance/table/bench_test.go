@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/persisting/persisting/core/internal/arrowmem"
 	"github.com/persisting/persisting/core/internal/benchdata"
 	"github.com/persisting/persisting/core/lance/encoding"
 )
@@ -36,7 +37,7 @@ func BenchmarkAppend(b *testing.B) {
 				if _, err := Append(dir, tc.rec, cfg(), opts); err != nil {
 					b.Fatal(err)
 				}
-				b.SetBytes(benchdata.Bytes(tc.rec))
+				b.SetBytes(arrowmem.Bytes(tc.rec))
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := Append(dir, tc.rec, cfg(), opts); err != nil {
